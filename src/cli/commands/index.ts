@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+import { register as inspect } from './inspect.js';
+
+/** Every command, registered in this order (one line per command). */
+export const COMMANDS: readonly ((program: Command) => void)[] = [
+  inspect,
+];

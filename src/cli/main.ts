@@ -1,0 +1,57 @@
+import { Command, CommanderError } from 'commander';
+import { COMMANDS } from './commands/index.js';
+
+const VERSION = '0.1.0';
+
+async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  const program = new Command();
+  program
+    .name('qtool')
+    .description('Post-training quantization of ONNX models (INT8/INT4) through onnxruntime-node')
+    .version(VERSION)
+    .option('--verbose', 'print stack traces for errors')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const register of COMMANDS) register(program);
+  for (const cmd of program.commands) cmd.exitOverride().option('--verbose', 'print stack traces for errors');
+
+  process.on('SIGINT', () => {
+    void import('../index.js').then(({ removePendingTempFiles }) => {
+      removePendingTempFiles();
+      process.stderr.write('qtool: interrupted\n');
+      process.exit(130);
+    });
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2;
+    }
+    const { toQtoolError } = await import('../index.js');
+    const e = toQtoolError(err);
+    const msg = e.code === 'E_INTERNAL' ? `internal error: ${e.message} (please report this at the qtool issue tracker)` : e.message;
+    process.stderr.write(`qtool: error ${e.code}: ${msg}\n`);
+    if (e.hint) process.stderr.write(`qtool: hint: ${e.hint}\n`);
+    if (verbose) {
+      process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+      if (e.cause instanceof Error && e.cause !== err) process.stderr.write(`caused by: ${e.cause.stack}\n`);
+    }
+    return e.exitCode;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`qtool: internal error: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,9 @@
+/**
+ * qtool's public API. The CLI imports only this module.
+ */
+export * from './errors.js';
+export { writeFileAtomic, resolveInside, sha256, removePendingTempFiles, fileExists } from './files.js';
+export * from './tensor/index.js';
+export * from './onnx/index.js';
+export * from './documents/index.js';
+export * from './runtime/index.js';

@@ -1,0 +1,4 @@
+export * from './dtypes.js';
+export * from './tensor.js';
+export * from './int4.js';
+export * from './rng.js';
