@@ -7,3 +7,4 @@ export * from './tensor/index.js';
 export * from './onnx/index.js';
 export * from './documents/index.js';
 export * from './runtime/index.js';
+export * from './quant/index.js';

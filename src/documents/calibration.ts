@@ -1,0 +1,39 @@
+import { z } from 'zod';
+
+export const CalibrationMethodSchema = z.enum(['minmax', 'percentile', 'entropy', 'mse']).describe('how a tensor range is chosen from its statistics');
+export type CalibrationMethod = z.infer<typeof CalibrationMethodSchema>;
+
+/** Histogram summary of a tensor: enough to recompute another method's range without rerunning the model. */
+export const HistogramSummarySchema = z.object({
+  /** Histogram of x over [lo, hi] (signed), `counts.length` bins. */
+  lo: z.number(),
+  hi: z.number(),
+  counts: z.array(z.number()),
+});
+
+export const TensorRangeSchema = z.object({
+  /** The range to quantize with, chosen by `method`. Always includes 0 after widening by the rewriter. */
+  range: z.tuple([z.number(), z.number()]),
+  method: CalibrationMethodSchema,
+  /** Observed extremes. */
+  min: z.number(),
+  max: z.number(),
+  /** Elements observed. */
+  count: z.number(),
+  /** E[x²] over all elements (the layer-wise sensitivity proxy uses it). */
+  meanSquare: z.number().optional(),
+  histogram: HistogramSummarySchema.optional(),
+});
+export type TensorRange = z.infer<typeof TensorRangeSchema>;
+
+export const CalibrationTableSchema = z.object({
+  kind: z.literal('qtool.calibration'),
+  version: z.literal(1),
+  model: z.object({ file: z.string(), sha256: z.string() }),
+  method: CalibrationMethodSchema,
+  settings: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+  samples: z.number(),
+  /** Tensor name → range and statistics. */
+  tensors: z.record(z.string(), TensorRangeSchema),
+});
+export type CalibrationTable = z.infer<typeof CalibrationTableSchema>;
