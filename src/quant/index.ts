@@ -1,2 +1,3 @@
 export * from './affine.js';
 export * from './weights.js';
+export * from './metrics.js';
