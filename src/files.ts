@@ -98,6 +98,10 @@ export function resolveInside(dir: string, rel: string, file?: string): string {
   if (relBack.startsWith('..') || path.isAbsolute(relBack) || rel.split(/[\\/]/).includes('..')) {
     throw new InputError('E_EXTERNAL_DATA_ESCAPE', `external data location "${rel}" escapes the model folder`, { file });
   }
+  if (relBack === '') {
+    // "." or "./" names the folder itself, never a data file.
+    throw new InputError('E_EXTERNAL_DATA_ESCAPE', `external data location "${rel}" must name a file inside the model folder, got the folder itself`, { file });
+  }
   return resolved;
 }
 

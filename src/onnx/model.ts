@@ -165,11 +165,16 @@ function checkExternalData(model: Model): void {
     const p = externalPath(model, ref);
     let size = sizes.get(p);
     if (size === undefined) {
+      let stat: fs.Stats;
       try {
-        size = fs.statSync(p).size;
+        stat = fs.statSync(p);
       } catch (err) {
         throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}" of tensor "${t.name}": ${describeFsError(err, 'cannot read')}`, { file: model.file, cause: err });
       }
+      if (!stat.isFile()) {
+        throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}" of tensor "${t.name}": expected a file, got a directory or special file`, { file: model.file });
+      }
+      size = stat.size;
       sizes.set(p, size);
     }
     const end = ref.length < 0 ? size : ref.offset + ref.length;
@@ -189,13 +194,20 @@ export function readExternalBytes(model: Model, t: TensorProto): Uint8Array {
   } catch (err) {
     throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}": ${describeFsError(err, 'cannot read')}`, { file: model.file, cause: err });
   }
+  const short = () => new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}" ends before tensor "${t.name}" does`, { file: model.file });
   try {
     const len = ref.length >= 0 ? ref.length : fs.fstatSync(fd).size - ref.offset;
+    if (len < 0) throw short();
     const buf = Buffer.allocUnsafe(len);
     let got = 0;
     while (got < len) {
-      const n = fs.readSync(fd, buf, got, Math.min(len - got, 0x40000000), ref.offset + got);
-      if (n === 0) throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}" ends before tensor "${t.name}" does`, { file: model.file });
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, got, Math.min(len - got, 0x40000000), ref.offset + got);
+      } catch (err) {
+        throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}": ${describeFsError(err, 'cannot read')}`, { file: model.file, cause: err });
+      }
+      if (n === 0) throw short();
       got += n;
     }
     return new Uint8Array(buf.buffer, buf.byteOffset, len);
