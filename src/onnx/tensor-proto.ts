@@ -31,6 +31,9 @@ export function tensorFromProto(t: TensorProto, source?: ExternalSource): Tensor
     throw new ModelError('E_UNSUPPORTED_DTYPE', `tensor "${t.name}" has data type ${onnxTypeName(t.dataType)}, which qtool cannot read`, { file });
   }
   const dims = t.dims.map((d) => Number(d));
+  if (dims.some((d) => d < 0)) {
+    throw new ModelError('E_TENSOR_SIZE', `tensor "${t.name}": expected dims >= 0, got [${dims.join(', ')}]`, { file });
+  }
   const n = numElements(dims);
   let raw: Uint8Array | undefined;
   if (isExternal(t)) {
