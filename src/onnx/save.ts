@@ -115,12 +115,15 @@ function saveWithExternalData(model: Model, file: string, opts: SaveOptions): Sa
     fd = fs.openSync(tmpData, 'w');
     let offset = 0;
     const moved = new Map<TensorProto, TensorProto>();
+    const copies = new Set<TensorProto>();
     const dataFd = fd;
     const rewrite = (schema: DescMessage, msg: object): object => {
       if (schema.typeName !== TensorProtoSchema.typeName) return msg;
       const t = msg as TensorProto;
       const done = moved.get(t);
       if (done) return done;
+      // The encoder looks at the replacement again; it is final, not a tensor of the source model.
+      if (copies.has(t)) return t;
       const external = isExternal(t);
       if (!external && t.rawData.length < threshold) return msg;
       const bytes = external ? readExternalBytes(model, t) : t.rawData;
@@ -141,6 +144,7 @@ function saveWithExternalData(model: Model, file: string, opts: SaveOptions): Sa
       ];
       offset += bytes.length;
       moved.set(t, copy);
+      copies.add(copy);
       return copy;
     };
     const pieces = encodeToPieces(ModelProtoSchema, model.proto, { bigBytes: 64 * 1024, rewrite: rewrite as never });
