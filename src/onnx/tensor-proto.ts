@@ -60,7 +60,8 @@ function fromRaw(name: string, dtype: DType, dims: number[], n: number, raw: Uin
   const itemSize = info.bits / 8;
   if (raw.length !== n * itemSize) throw sizeError(name, n * itemSize, raw.length, file);
   // Views only when aligned; protobuf hands out subarrays at arbitrary offsets.
-  const aligned = raw.byteOffset % itemSize === 0 ? raw : raw.slice();
+  // (new Uint8Array(raw) copies; raw.slice() would not when raw is a Node Buffer, as it is for files.)
+  const aligned = raw.byteOffset % itemSize === 0 ? raw : new Uint8Array(raw);
   const data = new (info.ctor as unknown as new (b: ArrayBufferLike, o: number, l: number) => DTypeMap[DType])(aligned.buffer, aligned.byteOffset, n);
   return makeTensor(dtype, dims, data);
 }
