@@ -95,6 +95,24 @@ describe('tensorFromProto from raw_data', () => {
     }
   });
 
+  it('copies a misaligned Node Buffer (whose slice() is a view, not a copy)', () => {
+    const bytes = le('float32', [1, -2, 3.5]);
+    const buf = Buffer.alloc(32);
+    buf.set(bytes, 5);
+    const raw = buf.subarray(5, 5 + bytes.length);
+    expect(raw.byteOffset % 4).not.toBe(0);
+    const t = tensorFromProto(proto({ dataType: 1, dims: [3n], rawData: raw as never }));
+    expect(values(t)).toEqual([1, -2, 3.5]);
+  });
+
+  it('decodes raw_data handed out by the protobuf parser at an odd offset (Uint8Array and Buffer input)', () => {
+    const src = tensorToProto('w', makeTensor('int64', [3], BigInt64Array.from([1n, -2n, 3n])));
+    const bytes = toBinary(TensorProtoSchema, src);
+    const buf = Buffer.alloc(bytes.length + 3);
+    buf.set(bytes, 3);
+    expect(values(tensorFromProto(fromBinary(TensorProtoSchema, buf.subarray(3))))).toEqual([1n, -2n, 3n]);
+  });
+
   it('decodes raw_data handed out by the protobuf parser at an odd offset', () => {
     const src = tensorToProto('w', makeTensor('float32', [2, 3], Float32Array.from([1, 2, 3, 4, 5, 6])));
     const bytes = toBinary(TensorProtoSchema, src);
