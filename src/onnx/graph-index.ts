@@ -1,6 +1,6 @@
 import { ModelError } from '../errors.js';
-import { AttributeType, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.js';
-import { floatTensorProto } from './tensor-proto.js';
+import { AttributeType, type GraphProto, type NodeProto, type SparseTensorProto, type TensorProto, type ValueInfoProto } from './proto.js';
+import { floatTensorProto, sparseToDense } from './tensor-proto.js';
 import { create } from '@bufbuild/protobuf';
 import { TensorProtoSchema } from './proto.js';
 
@@ -23,6 +23,8 @@ export interface GraphScope {
   readonly producers: ReadonlyMap<string, NodeRef>;
   readonly consumers: ReadonlyMap<string, readonly NodeRef[]>;
   readonly initializers: ReadonlyMap<string, TensorProto>;
+  /** Sparse initializers by name (their dense form comes from GraphIndex.constant). */
+  readonly sparseInitializers: ReadonlyMap<string, SparseTensorProto>;
   readonly inputs: ReadonlySet<string>;
   readonly outputs: ReadonlySet<string>;
   readonly valueInfo: ReadonlyMap<string, ValueInfoProto>;
@@ -39,7 +41,10 @@ export class GraphIndex {
   readonly scopes: readonly GraphScope[];
   private readonly scopeOfNode = new Map<NodeProto, GraphScope>();
 
-  constructor(graph: GraphProto, file?: string) {
+  constructor(
+    graph: GraphProto,
+    private readonly file?: string,
+  ) {
     const scopes: GraphScope[] = [];
     this.main = this.build(graph, 'main', undefined, undefined, scopes, file);
     this.scopes = scopes;
@@ -50,6 +55,8 @@ export class GraphIndex {
     const consumers = new Map<string, NodeRef[]>();
     const initializers = new Map<string, TensorProto>();
     for (const t of graph.initializer) initializers.set(t.name, t);
+    const sparseInitializers = new Map<string, SparseTensorProto>();
+    for (const sp of graph.sparseInitializer) if (sp.values?.name) sparseInitializers.set(sp.values.name, sp);
     const valueInfo = new Map<string, ValueInfoProto>();
     for (const v of [...graph.input, ...graph.output, ...graph.valueInfo]) valueInfo.set(v.name, v);
     const scope: GraphScope = {
@@ -60,6 +67,7 @@ export class GraphIndex {
       producers,
       consumers,
       initializers,
+      sparseInitializers,
       inputs: new Set(graph.input.map((v) => v.name)),
       outputs: new Set(graph.output.map((v) => v.name)),
       valueInfo,
@@ -123,15 +131,42 @@ export class GraphIndex {
     for (let s: GraphScope | undefined = scope; s; s = s.parent) {
       const init = s.initializers.get(value);
       if (init) return init;
+      const sparse = s.sparseInitializers.get(value);
+      if (sparse) return this.dense(sparse);
       const p = s.producers.get(value);
-      if (p) return p.node.opType === 'Constant' && p.node.domain === '' ? constantNodeTensor(p.node) : undefined;
+      if (p) return isConstantNode(p.node) ? this.constantOf(p.node) : undefined;
       if (s.inputs.has(value)) return undefined;
     }
     return undefined;
   }
 
+  /** Is `value` a constant? (Does not decode it: cheap for sparse and scalar Constant forms.) */
   isConstant(value: string, scope: GraphScope = this.main): boolean {
-    return this.constant(value, scope) !== undefined;
+    for (let s: GraphScope | undefined = scope; s; s = s.parent) {
+      if (s.initializers.has(value) || s.sparseInitializers.has(value)) return true;
+      const p = s.producers.get(value);
+      if (p) return isConstantNode(p.node) && p.node.attribute.some((a) => CONSTANT_FORMS.has(a.name));
+      if (s.inputs.has(value)) return false;
+    }
+    return false;
+  }
+
+  private readonly denseCache = new Map<object, TensorProto>();
+
+  private dense(sp: SparseTensorProto): TensorProto {
+    let t = this.denseCache.get(sp);
+    if (!t) this.denseCache.set(sp, (t = sparseToDense(sp, { file: this.file ?? '<model>', baseDir: '.' })));
+    return t;
+  }
+
+  /** The same TensorProto object on every call for the same Constant node. */
+  private constantOf(node: NodeProto): TensorProto | undefined {
+    let t = this.denseCache.get(node);
+    if (!t) {
+      t = constantNodeTensor(node);
+      if (t) this.denseCache.set(node, t);
+    }
+    return t;
   }
 
   /** Declared value info (type and shape) of a value, searching enclosing graphs. */
@@ -144,12 +179,24 @@ export class GraphIndex {
   }
 }
 
-/** The tensor a Constant node produces, whichever attribute form it uses. */
+const CONSTANT_FORMS = new Set(['value', 'sparse_value', 'value_float', 'value_floats', 'value_int', 'value_ints', 'value_string', 'value_strings']);
+
+function isConstantNode(node: NodeProto): boolean {
+  return node.opType === 'Constant' && (node.domain === '' || node.domain === 'ai.onnx');
+}
+
+/** The tensor a Constant node produces, whichever attribute form it uses (sparse_value densified). */
 export function constantNodeTensor(node: NodeProto): TensorProto | undefined {
   for (const a of node.attribute) {
     switch (a.name) {
       case 'value':
         return a.t;
+      case 'sparse_value':
+        return a.sparseTensor ? sparseToDense(a.sparseTensor) : undefined;
+      case 'value_string':
+        return create(TensorProtoSchema, { name: node.output[0], dataType: 8, dims: [], stringData: [a.s] });
+      case 'value_strings':
+        return create(TensorProtoSchema, { name: node.output[0], dataType: 8, dims: [BigInt(a.strings.length)], stringData: [...a.strings] });
       case 'value_float':
         return floatTensorProto(node.output[0], [], [a.f]);
       case 'value_floats':

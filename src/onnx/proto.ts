@@ -10,6 +10,7 @@ export {
   OperatorSetIdProtoSchema,
   TypeProtoSchema,
   TensorShapeProtoSchema,
+  SparseTensorProtoSchema,
   AttributeProto_AttributeType as AttributeType,
   TensorProto_DataLocation as DataLocation,
 } from 'onnx-buf';
@@ -18,6 +19,7 @@ export type {
   GraphProto,
   NodeProto,
   TensorProto,
+  SparseTensorProto,
   AttributeProto,
   ValueInfoProto,
   StringStringEntryProto,

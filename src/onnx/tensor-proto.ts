@@ -15,7 +15,7 @@ import {
   type Tensor,
 } from '../tensor/index.js';
 import { isExternal, readExternalBytes, type Model } from './model.js';
-import { TensorProtoSchema, type TensorProto } from './proto.js';
+import { TensorProtoSchema, type SparseTensorProto, type TensorProto } from './proto.js';
 
 /** Byte source for external tensors; pass the model a tensor belongs to. */
 export type ExternalSource = Pick<Model, 'file' | 'baseDir'> | undefined;
@@ -134,4 +134,37 @@ export function float16TensorProto(name: string, dims: readonly number[], values
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = float32ToFloat16(values[i]);
   return tensorToProto(name, makeTensor('float16', dims, out));
+}
+
+/**
+ * The dense tensor a SparseTensorProto describes (zeros elsewhere). Indices are either
+ * linear ([NNZ]) or coordinates ([NNZ, rank]), as the ONNX spec allows.
+ */
+export function sparseToDense(sp: SparseTensorProto, source?: ExternalSource): TensorProto {
+  const file = source?.file;
+  const name = sp.values?.name ?? '';
+  const bad = (why: string) => new ModelError('E_TENSOR_SIZE', `sparse tensor "${name}": ${why}`, { file });
+  if (!sp.values || !sp.indices) throw bad('expected values and indices, got only one of them');
+  const dims = sp.dims.map((d) => Number(d));
+  if (dims.some((d) => d < 0)) throw bad(`expected dims >= 0, got [${dims.join(', ')}]`);
+  const values = tensorFromProto(sp.values, source);
+  const indices = tensorFromProto(sp.indices, source);
+  const nnz = values.data.length;
+  const n = numElements(dims);
+  const strides = dims.map((_, i) => numElements(dims.slice(i + 1)));
+  const rank = dims.length;
+  const isCoords = indices.dims.length === 2;
+  if (indices.data.length !== (isCoords ? nnz * rank : nnz)) throw bad(`expected ${isCoords ? nnz * rank : nnz} indices, got ${indices.data.length}`);
+  const idx = (k: number) => Number(indices.data[k]);
+  const dense = makeTensor(values.dtype, dims);
+  const out = dense.data as unknown as { [i: number]: number | bigint };
+  const src = values.data as unknown as { [i: number]: number | bigint };
+  for (let v = 0; v < nnz; v++) {
+    let at = 0;
+    if (isCoords) for (let j = 0; j < rank; j++) at += idx(v * rank + j) * strides[j];
+    else at = idx(v);
+    if (!(at >= 0 && at < n)) throw bad(`index ${at} is outside the ${n} elements of dims [${dims.join(', ')}]`);
+    out[at] = src[v];
+  }
+  return tensorToProto(name, dense);
 }
