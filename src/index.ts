@@ -7,4 +7,5 @@ export * from './tensor/index.js';
 export * from './onnx/index.js';
 export * from './documents/index.js';
 export * from './runtime/index.js';
+export * from './data/index.js';
 export * from './quant/index.js';
