@@ -9,3 +9,5 @@ export * from './documents/index.js';
 export * from './runtime/index.js';
 export * from './data/index.js';
 export * from './quant/index.js';
+export * from './pipeline/index.js';
+export * from './report/index.js';

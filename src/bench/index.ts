@@ -1,0 +1,4 @@
+export * from './stats.js';
+export * from './size.js';
+export * from './batch-feeds.js';
+export * from './measure.js';

@@ -1,0 +1,2 @@
+export * from './bench-text.js';
+export * from './eval-text.js';
