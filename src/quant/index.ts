@@ -1,3 +1,4 @@
 export * from './affine.js';
 export * from './weights.js';
 export * from './metrics.js';
+export * from './layer-spec.js';

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { LayerBitsSchema } from './plan.js';
+
+/** Quality metric of a configuration. */
+export const SearchMetricSchema = z
+  .enum(['accuracy', 'agreement', 'sqnr', 'cosine', 'perplexity'])
+  .describe('accuracy (needs labels), top-1 agreement with the float model, output SQNR (dB), cosine, or perplexity (language models)');
+export type SearchMetric = z.infer<typeof SearchMetricSchema>;
+
+/** What an evaluation of one plan returns (the pipeline's evaluator builds these). */
+export interface EvalResult {
+  /** The metric value (accuracy and agreement as fractions in [0, 1]). */
+  value: number;
+  /** Measured size of the quantized model, when the evaluator wrote one. */
+  sizeBytes?: number;
+}
+
+/** Options of searchPlan (library) and `qtool search` (CLI). Defined once, here. */
+export const SearchOptionsSchema = z.object({
+  bits: z.array(LayerBitsSchema).min(2).default([4, 8]).describe("precision levels to choose from, e.g. 4,8 or 4,8,float"),
+  metric: SearchMetricSchema.default('accuracy'),
+  maxDrop: z
+    .number()
+    .nonnegative()
+    .default(1)
+    .describe('allowed drop: absolute percentage points for accuracy/agreement, percent relative to the reference for sqnr/cosine/perplexity'),
+  maxSizeBytes: z.number().positive().optional().describe('budget form: minimise the summed Omega under this size (knapsack), then verify once'),
+  maxEvaluations: z.number().int().positive().optional().describe('cap on full evaluations (default 2*ceil(log2 L) + 4)'),
+  checkMonotonicity: z.boolean().default(true).describe('after bisection, evaluate k*-2 when the budget allows and refine linearly if it passes'),
+  mode: z.enum(['static', 'dynamic', 'weight-only']).default('weight-only').describe('plan mode written for the rewriter'),
+  blockSize: z.number().int().min(16).default(32).describe('INT4 block size (plan default)'),
+});
+export type SearchOptions = z.input<typeof SearchOptionsSchema>;
+export type SearchSettings = z.output<typeof SearchOptionsSchema>;
+
+export const SearchEvaluationSchema = z.object({
+  index: z.number().int(),
+  label: z.string(),
+  /** Which step asked for it: baseline, endpoint, bisection, monotonicity, refine, knapsack. */
+  purpose: z.string(),
+  /** Demotion step (e.g. "8→4") and k = layers kept at the higher level, when applicable. */
+  step: z.string().nullable(),
+  k: z.number().int().nullable(),
+  value: z.number(),
+  /** Drop in the --max-drop units (points or percent), positive = worse. */
+  drop: z.number(),
+  passes: z.boolean(),
+  /** Size by the accounting of design.md (weights only + the rest of the model). */
+  sizeBytes: z.number(),
+  measuredSizeBytes: z.number().nullable(),
+  /** Layers per precision level. */
+  counts: z.record(z.string(), z.number().int()),
+  assignment: z.record(z.string(), LayerBitsSchema),
+});
+export type SearchEvaluation = z.infer<typeof SearchEvaluationSchema>;
+
+export const SearchStepSchema = z.object({
+  from: LayerBitsSchema,
+  to: LayerBitsSchema,
+  /** Layers at `from` when the step started (the candidates to demote, most sensitive first). */
+  candidates: z.array(z.string()),
+  /** Smallest k found (number of most sensitive candidates kept at `from`). */
+  k: z.number().int(),
+  evaluations: z.array(z.number().int()),
+  /** null: not checked; false: a non-monotone pair was seen (then refined linearly). */
+  isMonotone: z.boolean().nullable(),
+});
+
+export const SearchReportSchema = z.object({
+  kind: z.literal('qtool.search-report'),
+  version: z.literal(1),
+  model: z.object({ file: z.string(), sha256: z.string() }),
+  strategy: z.enum(['bisection', 'knapsack']),
+  metric: SearchMetricSchema,
+  /** 'points' (accuracy, agreement) or 'percent' (relative: sqnr, cosine, perplexity). */
+  dropUnit: z.enum(['points', 'percent']),
+  maxDrop: z.number(),
+  maxSizeBytes: z.number().nullable(),
+  bits: z.array(LayerBitsSchema),
+  /** Reference the drop is measured against (float model; for sqnr the highest uniform integer level). */
+  reference: z.object({ label: z.string(), value: z.number() }),
+  order: z.array(z.object({ id: z.string(), score: z.number() })),
+  steps: z.array(SearchStepSchema),
+  evaluations: z.array(SearchEvaluationSchema),
+  /** Index into evaluations of the configuration written out. */
+  chosen: z.number().int(),
+  budgetMet: z.boolean(),
+  /** Indices of evaluations on the size/quality Pareto front. */
+  pareto: z.array(z.number().int()),
+  uniformSizes: z.record(z.string(), z.number()),
+  evaluationCount: z.number().int(),
+  maxEvaluations: z.number().int(),
+  notes: z.array(z.string()),
+});
+export type SearchReport = z.infer<typeof SearchReportSchema>;

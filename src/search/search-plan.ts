@@ -1,0 +1,275 @@
+import { UsageError } from '../errors.js';
+import {
+  SearchOptionsSchema,
+  type EvalResult,
+  type LayerBits,
+  type LayerPlan,
+  type Plan,
+  type SearchEvaluation,
+  type SearchOptions,
+  type SearchReport,
+  type SensitivityReport,
+} from '../documents/index.js';
+import { solveKnapsack } from './knapsack.js';
+import { orderLayers, omegaAt, sizeAt } from './order.js';
+import { paretoFront } from './pareto.js';
+
+export type Evaluate = (plan: Plan) => Promise<EvalResult>;
+export type Assignment = Record<string, LayerBits>;
+
+export interface SearchProgress {
+  phase: 'evaluate';
+  /** Evaluations done so far, and the cap. */
+  done: number;
+  total: number;
+  label: string;
+}
+
+export interface SearchHooks {
+  onProgress?: (e: SearchProgress) => void;
+  source?: { file: string; sha256: string };
+}
+
+export interface SearchResult {
+  /** The best configuration found (the passing one with the smallest size, else the best seen). */
+  plan: Plan;
+  report: SearchReport;
+}
+
+const RANK: Record<string, number> = { float: 3, '16': 2, '8': 1, '4': 0 };
+const levelKey = (b: LayerBits) => String(b);
+
+/** Default cap on full evaluations for L layers: floor(2·log2 L) + 4. */
+export function defaultMaxEvaluations(layers: number): number {
+  return Math.floor(2 * Math.log2(Math.max(2, layers)) + 4);
+}
+
+/**
+ * Mixed-precision search over a sensitivity report with an injected evaluate(plan).
+ *
+ * Bisection (default). Levels are taken from highest to lowest precision (e.g. float, 8, 4).
+ * 1. Reference: the float model (evaluated, except for agreement/cosine whose float value is 1 by
+ *    definition); for sqnr the reference is the all-highest-integer configuration.
+ * 2. Endpoint: every layer at the highest level. If it misses the budget, stop: it is written as the
+ *    result with budgetMet = false. (When the highest level is float this is the reference itself.)
+ * 3. One demotion step per pair of adjacent levels (float→8, then 8→4): the layers currently at the
+ *    upper level, ordered most sensitive first for this pair, define C_k = the top k stay, the rest are
+ *    demoted. C_m (nothing demoted) is known to pass; C_0 (all demoted) is evaluated first and taken
+ *    when it passes; otherwise bisection finds the smallest passing k in ⌈log2 m⌉ evaluations.
+ *    Monotonicity check: when k* ≥ 2 and the cap allows, C_{k*−2} is evaluated (free when bisection
+ *    already did); if it passes the order was not monotone there and k is refined linearly downward.
+ * The number of evaluations never exceeds maxEvaluations; when the cap cuts a bisection short, the
+ * smallest known passing k is used.
+ *
+ * Knapsack (maxSizeBytes): minimise Σ Ω_i(b_i) subject to Σ size_i(b_i) ≤ maxSizeBytes − the rest of the
+ * model, exactly by dynamic programming, then one real evaluation (plus the reference).
+ */
+export async function searchPlan(sens: SensitivityReport, evaluate: Evaluate, options: SearchOptions = {}, hooks: SearchHooks = {}): Promise<SearchResult> {
+  const opts = SearchOptionsSchema.parse(options);
+  const levels = [...new Set(opts.bits)].sort((a, b) => RANK[levelKey(b)] - RANK[levelKey(a)]);
+  for (const b of levels) {
+    if (b !== 'float' && !sens.settings.bits.includes(b)) {
+      throw new UsageError('E_OPTION_CONFLICT', `--bits ${b}: expected a bit width the sensitivity report analysed (${sens.settings.bits.join(', ')}), got ${b}`);
+    }
+  }
+  const layers = sens.layers;
+  const L = layers.length;
+  const maxEvaluations = opts.maxEvaluations ?? defaultMaxEvaluations(L);
+  const dropUnit = opts.metric === 'accuracy' || opts.metric === 'agreement' ? 'points' : 'percent';
+  const notes: string[] = [];
+  const evaluations: SearchEvaluation[] = [];
+  const cache = new Map<string, number>();
+  let reference = { label: 'float', value: NaN };
+
+  const sizeOf = (a: Assignment): number => sens.otherBytes + layers.reduce((s, l) => s + (sizeAt(l, a[l.id]) ?? l.floatBytes), 0);
+  const dropOf = (v: number): number => {
+    const r = reference.value;
+    if (dropUnit === 'points') return (r - v) * 100;
+    if (opts.metric === 'perplexity') return ((v - r) / Math.abs(r)) * 100;
+    return ((r - v) / Math.abs(r)) * 100;
+  };
+  const uniform = (b: LayerBits): Assignment => Object.fromEntries(layers.map((l) => [l.id, b]));
+  const keyOf = (a: Assignment) => layers.map((l) => levelKey(a[l.id])).join(',');
+  const budgetLeft = () => maxEvaluations - evaluations.length;
+
+  const run = async (a: Assignment, label: string, purpose: string, step: string | null, k: number | null): Promise<SearchEvaluation> => {
+    const cached = cache.get(keyOf(a));
+    if (cached !== undefined) return evaluations[cached];
+    hooks.onProgress?.({ phase: 'evaluate', done: evaluations.length, total: maxEvaluations, label });
+    const r = await evaluate(toPlan(a));
+    const counts: Record<string, number> = {};
+    for (const l of layers) counts[levelKey(a[l.id])] = (counts[levelKey(a[l.id])] ?? 0) + 1;
+    const e: SearchEvaluation = {
+      index: evaluations.length,
+      label,
+      purpose,
+      step,
+      k,
+      value: r.value,
+      drop: 0,
+      passes: false,
+      sizeBytes: sizeOf(a),
+      measuredSizeBytes: r.sizeBytes ?? null,
+      counts,
+      assignment: { ...a },
+    };
+    evaluations.push(e);
+    cache.set(keyOf(a), e.index);
+    if (Number.isFinite(reference.value)) {
+      e.drop = dropOf(e.value);
+      e.passes = e.drop <= opts.maxDrop + 1e-9;
+    }
+    hooks.onProgress?.({ phase: 'evaluate', done: evaluations.length, total: maxEvaluations, label });
+    return e;
+  };
+
+  const toPlan = (a: Assignment): Plan => {
+    const entries: Record<string, LayerPlan> = {};
+    for (const l of layers) entries[l.id] = layerPlan(a[l.id], opts.blockSize);
+    return { kind: 'qtool.plan', version: 1, ...(hooks.source ? { model: hooks.source } : {}), mode: opts.mode, defaults: { bits: 'float' }, layers: entries };
+  };
+
+  // Reference.
+  const top = levels[0];
+  if (opts.metric === 'agreement' || opts.metric === 'cosine') {
+    reference = { label: 'float', value: 1 };
+  } else if (opts.metric === 'sqnr') {
+    const topInt = levels.find((b) => b !== 'float') ?? top;
+    const e = await run(uniform(topInt), `all ${topInt}`, 'reference', null, null);
+    reference = { label: `all ${topInt}`, value: e.value };
+  } else {
+    const e = await run(uniform('float'), 'float', 'reference', null, null);
+    reference = { label: 'float', value: e.value };
+  }
+  for (const e of evaluations) {
+    e.drop = dropOf(e.value);
+    e.passes = e.drop <= opts.maxDrop + 1e-9;
+  }
+
+  const steps: SearchReport['steps'] = [];
+  let strategy: SearchReport['strategy'] = 'bisection';
+  let chosen: SearchEvaluation | undefined;
+  let budgetMet = false;
+
+  if (opts.maxSizeBytes !== undefined) {
+    strategy = 'knapsack';
+    const items = layers.map((l) => ({ options: levels.map((b) => ({ choice: b, sizeBytes: sizeAt(l, b) ?? l.floatBytes, cost: omegaAt(l, b) ?? 0 })) }));
+    const ks = solveKnapsack(items, opts.maxSizeBytes - sens.otherBytes);
+    let a: Assignment;
+    if (ks.choices) {
+      a = Object.fromEntries(layers.map((l, i) => [l.id, ks.choices![i]]));
+      notes.push(`knapsack: minimum summed Omega ${ks.cost.toExponential(3)} with weights ${ks.sizeBytes} bytes (DP unit ${ks.unitBytes} B)`);
+    } else {
+      a = uniform(levels[levels.length - 1]);
+      notes.push(`knapsack: no assignment fits ${opts.maxSizeBytes} bytes (the rest of the model alone is ${sens.otherBytes} bytes); evaluated all ${levels[levels.length - 1]}`);
+    }
+    chosen = await run(a, 'knapsack', 'knapsack', null, null);
+    budgetMet = Boolean(ks.choices) && chosen.passes && chosen.sizeBytes <= opts.maxSizeBytes;
+  } else {
+    let current = await run(uniform(top), `all ${top}`, 'endpoint', null, null);
+    if (!current.passes) {
+      notes.push(`all layers at ${top} miss the budget (drop ${current.drop.toFixed(3)} ${dropUnit} > ${opts.maxDrop}); stopped`);
+      chosen = current;
+    } else {
+      let assign: Assignment = { ...current.assignment };
+      for (let s = 0; s + 1 < levels.length; s++) {
+        const from = levels[s];
+        const to = levels[s + 1];
+        const stepName = `${levelKey(from)}→${levelKey(to)}`;
+        const atFrom = layers.filter((l) => assign[l.id] === from);
+        const order = orderLayers(atFrom, from, to).map((o) => o.id);
+        const m = order.length;
+        const stepEvals: number[] = [];
+        if (m === 0) continue;
+        const config = (k: number): Assignment => {
+          const a = { ...assign };
+          for (let i = k; i < m; i++) a[order[i]] = to;
+          return a;
+        };
+        const results = new Map<number, SearchEvaluation>([[m, current]]);
+        const evalK = async (k: number, purpose: string): Promise<SearchEvaluation> => {
+          const e = await run(config(k), `${stepName} k=${k}`, purpose, stepName, k);
+          if (!stepEvals.includes(e.index)) stepEvals.push(e.index);
+          results.set(k, e);
+          return e;
+        };
+        let hi = m;
+        let lo = -1;
+        let isMonotone: boolean | null = null;
+        if (budgetLeft() > 0) {
+          const e0 = await evalK(0, 'endpoint');
+          if (e0.passes) hi = 0;
+          else lo = 0;
+        } else notes.push(`${stepName}: evaluation cap reached before the step; kept everything at ${levelKey(from)}`);
+        while (lo >= 0 && hi - lo > 1 && budgetLeft() > 0) {
+          const mid = Math.floor((lo + hi) / 2);
+          const e = await evalK(mid, 'bisection');
+          if (e.passes) hi = mid;
+          else lo = mid;
+        }
+        if (lo >= 0 && hi - lo > 1) notes.push(`${stepName}: evaluation cap reached during bisection; using the smallest passing k found (${hi})`);
+        if (opts.checkMonotonicity && hi >= 2 && lo === hi - 1) {
+          const known = results.get(hi - 2);
+          const probe = known ?? (budgetLeft() > 0 ? await evalK(hi - 2, 'monotonicity') : undefined);
+          if (probe) {
+            isMonotone = !probe.passes;
+            if (probe.passes) {
+              notes.push(`${stepName}: k=${hi - 2} passes although k=${hi - 1} fails (not monotone); refining linearly`);
+              hi -= 2;
+              while (hi > 0 && budgetLeft() > 0) {
+                const e = results.get(hi - 1) ?? (await evalK(hi - 1, 'refine'));
+                if (!e.passes) break;
+                hi--;
+              }
+            }
+          }
+        }
+        current = results.get(hi)!;
+        assign = { ...current.assignment };
+        steps.push({ from, to, candidates: order, k: hi, evaluations: stepEvals, isMonotone });
+      }
+      chosen = current;
+      budgetMet = true;
+    }
+  }
+
+  const passing = evaluations.filter((e) => e.passes);
+  if (strategy === 'bisection' && budgetMet) {
+    // The bisection result is a passing configuration; prefer a smaller passing one seen on the way.
+    const smallest = passing.reduce((a, b) => (b.sizeBytes < a.sizeBytes ? b : a), chosen!);
+    chosen = smallest;
+  }
+  const pareto = paretoFront(evaluations.map((e) => ({ sizeBytes: e.sizeBytes, drop: e.drop })));
+  const uniformSizes: Record<string, number> = {};
+  for (const b of [...new Set<LayerBits>(['float', ...sens.settings.bits])]) uniformSizes[levelKey(b)] = sizeOf(uniform(b));
+  const report: SearchReport = {
+    kind: 'qtool.search-report',
+    version: 1,
+    model: hooks.source ?? sens.model,
+    strategy,
+    metric: opts.metric,
+    dropUnit,
+    maxDrop: opts.maxDrop,
+    maxSizeBytes: opts.maxSizeBytes ?? null,
+    bits: levels,
+    reference,
+    order: orderLayers(layers, levels[0], levels[levels.length - 1]),
+    steps,
+    evaluations,
+    chosen: chosen!.index,
+    budgetMet,
+    pareto,
+    uniformSizes,
+    evaluationCount: evaluations.length,
+    maxEvaluations,
+    notes,
+  };
+  return { plan: toPlan(chosen!.assignment), report };
+}
+
+/** The plan entry of one layer at a level (the rewriter's defaults made explicit). */
+export function layerPlan(bits: LayerBits, blockSize: number): LayerPlan {
+  if (bits === 4) return { bits, granularity: 'block', blockSize, symmetric: true };
+  if (bits === 'float') return { bits };
+  return { bits, granularity: 'channel', symmetric: true };
+}
