@@ -1,0 +1,76 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../src/errors.js';
+import { FMNIST, ROOT } from '../helpers/paths.js';
+import { hasStackTrace, spawnQtool } from '../helpers/spawn.js';
+
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+
+describe('qtool CLI', () => {
+  it('bin/qtool is the package executable', () => {
+    expect(pkg.bin.qtool).toBe('bin/qtool');
+    const src = fs.readFileSync(path.join(ROOT, 'bin/qtool'), 'utf8');
+    expect(src.startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
+  it('--help and -h exit 0 and list the inspect command on stdout', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = spawnQtool([flag]);
+      expect(r.code).toBe(EXIT_CODES.ok);
+      expect(r.stdout).toMatch(/^Usage: qtool \[options\] \[command\]/);
+      expect(r.stdout).toMatch(/\n\s+inspect \[options\] <model>/);
+      expect(r.stdout).toContain('--verbose');
+    }
+    const sub = spawnQtool(['inspect', '--help']);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toMatch(/^Usage: qtool inspect \[options\] <model>/);
+    expect(sub.stdout).toContain('--json');
+    expect(spawnQtool(['help', 'inspect']).code).toBe(0);
+  });
+
+  it('--version prints the package version and exits 0', () => {
+    for (const flag of ['--version', '-V']) {
+      const r = spawnQtool([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${pkg.version}\n`);
+    }
+  });
+
+  it.each([
+    ['no command', [], /Usage: qtool/],
+    ['an unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+    ['an unknown option', ['inspect', '--frob', FMNIST.cnn], /unknown option '--frob'/],
+    ['a missing argument', ['inspect'], /missing required argument 'model'/],
+    ['too many arguments', ['inspect', FMNIST.cnn, FMNIST.mlp], /too many arguments|excess arguments/],
+  ])('%s is a usage error: exit 2, message on stderr, nothing on stdout', (_name, args, re) => {
+    const r = spawnQtool(args);
+    expect(r.code).toBe(EXIT_CODES.usage);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(re);
+    expect(hasStackTrace(r.stderr)).toBe(false);
+  });
+
+  it('a missing input file: exit 3, one line naming the file', () => {
+    const r = spawnQtool(['inspect', 'no/such/model.onnx'], { cwd: ROOT });
+    expect(r.code).toBe(EXIT_CODES.input);
+    expect(r.stderr).toBe('qtool: error E_READ: no/such/model.onnx: no such file\n');
+    expect(r.stdout).toBe('');
+  });
+
+  it('--verbose adds the stack trace (as a global or a command flag)', () => {
+    for (const args of [['--verbose', 'inspect', 'missing.onnx'], ['inspect', 'missing.onnx', '--verbose']]) {
+      const r = spawnQtool(args, { cwd: ROOT });
+      expect(r.code).toBe(3);
+      expect(r.stderr.split('\n')[0]).toBe('qtool: error E_READ: missing.onnx: no such file');
+      expect(hasStackTrace(r.stderr)).toBe(true);
+    }
+  });
+
+  it('exit 0 on success with the JSON document alone on stdout', () => {
+    const r = spawnQtool(['inspect', '--json', FMNIST.cnn]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout).kind).toBe('qtool.model-summary');
+  });
+});
