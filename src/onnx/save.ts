@@ -4,7 +4,7 @@ import { create, type DescMessage } from '@bufbuild/protobuf';
 import { InputError, ModelError, QtoolError } from '../errors.js';
 import { PENDING_TEMP_FILES, describeFsError, resolveInside, writeFileAtomic } from '../files.js';
 import { coalesce, encodeToPieces } from './encode.js';
-import { externalPath, externalRef, isExternal, readExternalBytes, walkTensors, type Model } from './model.js';
+import { externalPath, externalRef, isExternal, walkTensors, type Model } from './model.js';
 import { DataLocation, ModelProtoSchema, StringStringEntryProtoSchema, TensorProtoSchema, type TensorProto } from './proto.js';
 
 /** Protobuf cannot serialize a message of 2 GiB or more; leave room for the graph itself. */
@@ -126,23 +126,27 @@ function saveWithExternalData(model: Model, file: string, opts: SaveOptions): Sa
       if (copies.has(t)) return t;
       const external = isExternal(t);
       if (!external && t.rawData.length < threshold) return msg;
-      const bytes = external ? readExternalBytes(model, t) : t.rawData;
       const pad = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
       if (pad) {
         fs.writeSync(dataFd, new Uint8Array(pad));
         offset += pad;
       }
-      let written = 0;
-      while (written < bytes.length) written += fs.writeSync(dataFd, bytes, written, Math.min(bytes.length - written, 0x40000000));
+      let length: number;
+      if (external) {
+        length = copyExternalBytes(model, t, dataFd);
+      } else {
+        length = t.rawData.length;
+        writeAllSync(dataFd, t.rawData);
+      }
       const copy = Object.assign(Object.create(Object.getPrototypeOf(t)) as TensorProto, t);
       copy.rawData = new Uint8Array(0);
       copy.dataLocation = DataLocation.EXTERNAL;
       copy.externalData = [
         create(StringStringEntryProtoSchema, { key: 'location', value: dataName }),
         create(StringStringEntryProtoSchema, { key: 'offset', value: String(offset) }),
-        create(StringStringEntryProtoSchema, { key: 'length', value: String(bytes.length) }),
+        create(StringStringEntryProtoSchema, { key: 'length', value: String(length) }),
       ];
-      offset += bytes.length;
+      offset += length;
       moved.set(t, copy);
       copies.add(copy);
       return copy;
@@ -164,5 +168,41 @@ function saveWithExternalData(model: Model, file: string, opts: SaveOptions): Sa
     throw new InputError('E_WRITE', describeFsError(err, 'cannot write model'), { file, cause: err });
   } finally {
     PENDING_TEMP_FILES.delete(tmpData);
+  }
+}
+
+function writeAllSync(fd: number, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += fs.writeSync(fd, bytes, written, Math.min(bytes.length - written, 0x40000000));
+}
+
+const COPY_CHUNK_BYTES = 16 * 1024 * 1024;
+let copyBuffer: Buffer | undefined;
+
+/**
+ * Append an external tensor's bytes to `dataFd` through one reused buffer: a multi-GiB model
+ * is copied without allocating (and page-faulting) a fresh buffer per tensor. Returns the length.
+ */
+function copyExternalBytes(model: Model, t: TensorProto, dataFd: number): number {
+  const ref = externalRef(t, model.file);
+  const src = externalPath(model, ref);
+  let fd: number;
+  try {
+    fd = fs.openSync(src, 'r');
+  } catch (err) {
+    throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}": ${describeFsError(err, 'cannot read')}`, { file: model.file, cause: err });
+  }
+  try {
+    const length = ref.length >= 0 ? ref.length : fs.fstatSync(fd).size - ref.offset;
+    const buf = (copyBuffer ??= Buffer.allocUnsafe(COPY_CHUNK_BYTES));
+    for (let done = 0; done < length; ) {
+      const n = fs.readSync(fd, buf, 0, Math.min(length - done, buf.length), ref.offset + done);
+      if (n === 0) throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}" ends before tensor "${t.name}" does`, { file: model.file });
+      writeAllSync(dataFd, buf.subarray(0, n));
+      done += n;
+    }
+    return length;
+  } finally {
+    fs.closeSync(fd);
   }
 }
