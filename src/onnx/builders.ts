@@ -19,9 +19,23 @@ import {
 } from './proto.js';
 import { DTYPES, type DType } from '../tensor/index.js';
 
-export type AttrValue = number | bigint | string | number[] | bigint[] | string[] | TensorProto | GraphProto | { floats: number[] } | { ints: number[] };
+export type AttrValue =
+  | number
+  | bigint
+  | string
+  | number[]
+  | bigint[]
+  | string[]
+  | TensorProto
+  | GraphProto
+  | { float: number }
+  | { floats: number[] }
+  | { ints: number[] };
 
-/** Build an attribute; plain JS numbers that are integers become INT, others FLOAT. Use {floats}/{ints} to force lists. */
+/**
+ * Build an attribute; plain JS numbers that are integers become INT, others FLOAT.
+ * Use {float} for a FLOAT attribute with an integral value (Gemm alpha 1.0), {floats}/{ints} to force lists.
+ */
 export function attr(name: string, value: AttrValue): AttributeProto {
   const a = create(AttributeProtoSchema, { name });
   if (typeof value === 'bigint') {
@@ -49,6 +63,9 @@ export function attr(name: string, value: AttrValue): AttributeProto {
       a.type = AttributeType.FLOATS;
       a.floats = value as number[];
     }
+  } else if ('float' in value) {
+    a.type = AttributeType.FLOAT;
+    a.f = value.float;
   } else if ('floats' in value) {
     a.type = AttributeType.FLOATS;
     a.floats = value.floats;
@@ -162,7 +179,9 @@ export function getIntAttr(node: NodeProto, name: string, fallback: number): num
 
 export function getFloatAttr(node: NodeProto, name: string, fallback: number): number {
   const a = getAttr(node, name);
-  return a ? a.f : fallback;
+  if (!a) return fallback;
+  // Tolerate an INT where a FLOAT belongs (a builder given 1.0 makes INT 1); ONNX would refuse it, qtool reads the value.
+  return a.type === AttributeType.INT ? Number(a.i) : a.f;
 }
 
 export function getIntsAttr(node: NodeProto, name: string): number[] | undefined {
