@@ -11,3 +11,5 @@ export * from './data/index.js';
 export * from './quant/index.js';
 export * from './pipeline/index.js';
 export * from './report/index.js';
+export * from './sensitivity/index.js';
+export * from './search/index.js';

@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { register as inspect } from './inspect.js';
 import { register as bench } from './bench.js';
 import { register as evalCommand } from './eval.js';
+import { register as sensitivity } from './sensitivity.js';
 
 /** Every command, registered in this order (one line per command). */
 export const COMMANDS: readonly ((program: Command) => void)[] = [
   inspect,
   bench,
   evalCommand,
+  sensitivity,
 ];

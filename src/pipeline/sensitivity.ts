@@ -1,0 +1,53 @@
+import * as fs from 'node:fs';
+import { writeDocument, type SensitivityOptions, type SensitivityReport } from '../documents/index.js';
+import { GateError } from '../errors.js';
+import { sha256, writeFileAtomic } from '../files.js';
+import { loadModel } from '../onnx/index.js';
+import { sensitivityHtml, sensitivityMarkdown } from '../report/index.js';
+import { measureSensitivity, type SensitivityProgress, type SensitivityStats } from '../sensitivity/index.js';
+import { loadData } from './load-data.js';
+
+export interface SensitivityRunOptions extends SensitivityOptions {
+  /** Calibration data (the probe subset is drawn from it). */
+  data: string;
+  labels?: string;
+  /** Write the report JSON here. */
+  output?: string;
+  /** Write the Markdown table here. */
+  markdownOutput?: string;
+  /** Write the HTML page here. */
+  htmlOutput?: string;
+  /** GateError (exit 4) after writing when any layer's measured loss exceeds this. */
+  failOver?: number;
+  onProgress?: (e: SensitivityProgress) => void;
+}
+
+export interface SensitivityRunResult {
+  report: SensitivityReport;
+  markdown: string;
+  stats: SensitivityStats;
+}
+
+/** `qtool sensitivity`: load, draw the seeded probe subset, measure, write JSON/Markdown/HTML, gate. */
+export async function sensitivity(modelPath: string, opts: SensitivityRunOptions): Promise<SensitivityRunResult> {
+  const model = loadModel(modelPath);
+  const samples = opts.samples ?? 64;
+  const data = await loadData(opts.data, model, { labels: opts.labels, subset: samples, seed: opts.seed ?? 1234, batchSize: samples });
+  const { data: _d, labels: _l, output, markdownOutput, htmlOutput, failOver, onProgress, ...sensOpts } = opts;
+  const { report, stats } = await measureSensitivity(model, { batches: data.batches, labels: data.labels }, { ...sensOpts, samples: data.samples }, {
+    onProgress,
+    source: { file: modelPath, sha256: sha256(fs.readFileSync(modelPath)) },
+  });
+  const markdown = sensitivityMarkdown(report);
+  if (output) writeDocument(output, report);
+  if (markdownOutput) writeFileAtomic(markdownOutput, markdown);
+  if (htmlOutput) writeFileAtomic(htmlOutput, sensitivityHtml(report));
+  if (failOver !== undefined) {
+    const over = report.layers.filter((l) => l.bits.some((e) => e.measuredLoss > failOver));
+    if (over.length > 0) {
+      const worst = over.map((l) => `${l.id} (${Math.max(...l.bits.map((e) => e.measuredLoss)).toExponential(3)})`).join(', ');
+      throw new GateError('E_FAIL_OVER', `sensitivity: expected every layer's measured loss <= ${failOver}, got ${over.length} over: ${worst}`, { file: modelPath });
+    }
+  }
+  return { report, markdown, stats };
+}
