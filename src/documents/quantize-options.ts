@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { CalibrationMethodSchema } from './calibration.js';
+
+/**
+ * Every option of `quantize()` / `qtool quantize`, defined once: the CLI reads flag help and
+ * defaults from here.
+ */
+export const QuantizeOptionsSchema = z.object({
+  bits: z.union([z.literal(4), z.literal(8)]).default(8).describe('weight bits: 8 (INT8) or 4 (INT4 weight-only)'),
+  mode: z
+    .enum(['auto', 'static', 'dynamic', 'weight-only'])
+    .default('auto')
+    .describe('auto: static QDQ W8A8 with calibration data, dynamic W8 without, weight-only for 4 bits'),
+  data: z.string().optional().describe('calibration data (.npy/.npz/folder/.jsonl) for static quantization and the fidelity check'),
+  calib: z.string().optional().describe('a calibration table (qtool.calibration/1) instead of --data'),
+  method: CalibrationMethodSchema.default('minmax').describe('calibration method when --data is given'),
+  samples: z.number().int().positive().default(256).describe('at most this many calibration samples'),
+  batchSize: z.number().int().positive().default(32).describe('calibration batch size'),
+  plan: z.string().optional().describe('a mixed-precision plan (qtool.plan/1) overriding bits per layer'),
+  activationType: z.enum(['uint8', 'int8']).default('uint8').describe('static activations: asymmetric uint8 or symmetric int8'),
+  symmetric: z.boolean().optional().describe('symmetric weights (default: yes for 8 bits, no (uint4 + zero points) for 4 bits)'),
+  blockSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).default(32).describe('INT4 block size along the reduction axis'),
+  groupSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).optional().describe('8-bit MatMul/Gemm weights in groups of this size (ZeroQuant-style, emitted as 8-bit MatMulNBits)'),
+  format: z.enum(['nbits', 'qdq']).default('nbits').describe('INT4 form: com.microsoft MatMulNBits or opset-21 DequantizeLinear with block_size'),
+  accuracyLevel: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).default(4).describe('MatMulNBits accuracy_level (4: int8 activations, fastest on CPU)'),
+  weightClip: z.enum(['none', 'mse']).default('none').describe('per-channel/per-block weight clipping search minimising quantization MSE'),
+  excludeOps: z.array(z.string()).default([]).describe('op types to keep float'),
+  excludeNodes: z.array(z.string()).default([]).describe('node names (or layer ids) to keep float'),
+  includeNodes: z.array(z.string()).default([]).describe('quantize only these nodes (names or layer ids)'),
+  foldActivations: z.boolean().default(true).describe('let Relu/Clip be absorbed by the quantized output range'),
+  output: z.string().optional().describe('output file (default: <model>.int8.onnx / <model>.int4.onnx next to the input)'),
+  force: z.boolean().default(false).describe('overwrite an existing output file'),
+  externalData: z.boolean().default(false).describe('store tensors in an external data file next to the output'),
+  fidelitySamples: z.number().int().nonnegative().default(64).describe('samples used for the float vs quantized check (0: skip)'),
+});
+export type QuantizeOptions = z.infer<typeof QuantizeOptionsSchema>;
+/** The written form: every field optional. */
+export type QuantizeOptionsInput = z.input<typeof QuantizeOptionsSchema>;

@@ -1,0 +1,265 @@
+import { create } from '@bufbuild/protobuf';
+import type { CalibrationTable, LayerRecord, Plan } from '../documents/index.js';
+import { ModelError, UsageError } from '../errors.js';
+import { GraphIndex, nodeId, opsetVersion, OperatorSetIdProtoSchema, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
+import type { Edit, RangeLookup, RuleContext } from './edits.js';
+import { activationParams, emitActivation, emitBias, emitWeight, type ActivationQuant } from './emit-qdq.js';
+import { emitBlockedQdq, emitDynamicMatMul, emitMatMulNBits } from './emit-matmul-nbits.js';
+import { cloneStructure, EmitState } from './emit-state.js';
+import { canRaiseOpset } from './opset.js';
+import { resolveLayerPlan, type Selection } from './plan.js';
+import { RULES } from './rules/index.js';
+
+export interface ApplyPlanOptions extends Selection {
+  /** Static activations: asymmetric uint8 (default) or symmetric int8. */
+  activationType?: 'uint8' | 'int8';
+  /** INT4 form: MatMulNBits (default) or DequantizeLinear(int4, block_size). */
+  int4Format?: 'nbits' | 'qdq';
+  /** MatMulNBits accuracy_level (default 4). */
+  accuracyLevel?: number;
+  /** Let Relu/Clip be absorbed by the quantized output range (default true). */
+  foldActivations?: boolean;
+}
+
+export interface RewriteSummary {
+  mode: Plan['mode'];
+  layers: LayerRecord[];
+  notes: string[];
+}
+
+export interface ApplyPlanResult {
+  /** The quantized model; it shares every untouched tensor with the input model. */
+  model: Model;
+  summary: RewriteSummary;
+  /** Original tensor name → its quantized (integer) tensor. */
+  tensorMap: Record<string, string>;
+}
+
+/** Ranges this far from zero are attention-mask fills (−1e4, −1e9, float32 min), never real activations. */
+const MASK_MAGNITUDE = 1e4;
+
+/**
+ * Rewrite a model by a plan: mark (every op rule returns plain edits), then emit (each edit applied
+ * once, deduplicated). Static mode needs a calibration table. The input model is not modified.
+ */
+export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | undefined, opts: ApplyPlanOptions = {}): ApplyPlanResult {
+  if (plan.mode === 'static' && !table) throw new UsageError('E_OPTION_CONFLICT', 'static quantization needs a calibration table: give --data or --calib, or use --mode dynamic');
+  const index = new GraphIndex(model.proto.graph!, model.file);
+  const opset = opsetVersion(model.proto, '') ?? 1;
+  const activationType = opts.activationType ?? 'uint8';
+  const int4Format = opts.int4Format ?? 'nbits';
+  const hasInt4Qdq = opset >= 21 || canRaiseOpset(model.proto, 21);
+  const sel: Selection = { excludeOps: opts.excludeOps, excludeNodes: opts.excludeNodes, includeNodes: opts.includeNodes };
+
+  const range = (tensor: string): RangeLookup => {
+    const e = table?.tensors[tensor];
+    if (!e) return { ok: false, reason: 'no calibration range' };
+    const [lo, hi] = e.range;
+    if ((e as { nonFinite?: boolean }).nonFinite || !Number.isFinite(lo) || !Number.isFinite(hi)) return { ok: false, reason: 'non-finite values seen in calibration' };
+    if (Math.max(Math.abs(lo), Math.abs(hi)) >= MASK_MAGNITUDE) return { ok: false, reason: `range [${lo}, ${hi}] looks like a mask fill` };
+    return { ok: true, range: [lo, hi] };
+  };
+
+  // Mark.
+  const edits: Edit[] = [];
+  const marked = new Map<GraphScope, Set<string>>();
+  for (const ref of index.allNodes()) {
+    const node = ref.node;
+    if (node.domain !== '' && node.domain !== 'ai.onnx') continue;
+    const rule = RULES.get(node.opType);
+    if (!rule) continue;
+    const id = nodeId(node, ref.graph, ref.position);
+    const scope = ref.graph;
+    const marks = marked.get(scope) ?? new Set<string>();
+    marked.set(scope, marks);
+    const ctx: RuleContext = {
+      index,
+      scope,
+      nodeId: id,
+      mode: plan.mode,
+      activationType,
+      int4Format,
+      accuracyLevel: opts.accuracyLevel ?? 4,
+      opset,
+      foldActivations: opts.foldActivations ?? true,
+      hasInt4Qdq,
+      plan: resolveLayerPlan(plan, id, node.name, node.opType, sel),
+      range,
+      isQuantized: (t) => marks.has(t),
+      constant: (t) => index.constant(t, scope),
+      consumers: (t) => (scope.consumers.get(t) ?? []).map((r) => r.node),
+      isGraphOutput: (t) => scope.outputs.has(t),
+    };
+    for (const e of rule.edits(node, ctx)) {
+      edits.push(e);
+      if (e.kind === 'qdq-activation') marks.add(e.tensor);
+    }
+  }
+
+  // Emit.
+  const clone = cloneStructure(model);
+  const qdqDomain = opset >= 13 ? '' : 'com.microsoft';
+  const st = new EmitState(model, index, clone, qdqDomain);
+  const shares = new Map<GraphScope, Map<string, string | undefined>>();
+  const done = new Set<string>();
+  const records = new Map<string, { node?: NodeProto; record: LayerRecord }>();
+  const key = (...parts: (string | number)[]) => parts.join('\u0000');
+  for (const e of edits) {
+    if (e.kind !== 'qdq-activation') continue;
+    const m = shares.get(e.scope) ?? new Map<string, string | undefined>();
+    shares.set(e.scope, m);
+    if (!m.has(e.tensor) || (e.shareWith && !m.get(e.tensor))) m.set(e.tensor, e.shareWith);
+  }
+  const aqFor = (scope: GraphScope): ActivationQuant => ({
+    zpType: activationType,
+    params: (t: string) => {
+      const m = shares.get(scope);
+      let cur = t;
+      for (let guard = 0; m?.get(cur) && guard < 1000; guard++) cur = m.get(cur)!;
+      const r = range(cur);
+      if (!r.ok) throw new ModelError('E_INTERNAL_RANGE', `tensor "${cur}" was marked for quantization without a usable range`, { file: model.file });
+      return activationParams(r.range, activationType);
+    },
+  });
+  for (const [scope, m] of shares) for (const t of m.keys()) emitActivation(st, scope, t, aqFor(scope));
+  const order: Edit['kind'][] = ['fold-activation', 'qdq-weight', 'int32-bias', 'gemm-unit-scalars', 'matmul-nbits', 'dynamic-matmul', 'layer'];
+  for (const kind of order) {
+    for (const e of edits) {
+      if (e.kind !== kind) continue;
+      switch (e.kind) {
+        case 'qdq-activation':
+          break;
+        case 'fold-activation': {
+          const k = key('f', st.idOf(e.node));
+          if (done.has(k)) break;
+          done.add(k);
+          const pc = st.cloneOf(e.producer);
+          pc.output = pc.output.map((o) => (o === e.node.input[0] ? e.node.output[0] : o));
+          st.replaceNode(e.scope, e.node, []);
+          break;
+        }
+        case 'qdq-weight': {
+          const k = key('w', st.idOf(e.node), e.input);
+          if (done.has(k)) break;
+          done.add(k);
+          emitWeight(st, e.scope, e.node, e.input, e.spec);
+          break;
+        }
+        case 'int32-bias': {
+          const k = key('b', st.idOf(e.node), e.input);
+          if (done.has(k)) break;
+          done.add(k);
+          emitBias(st, e.scope, e.node, e.input, e.activation, e.weightInput, aqFor(e.scope), e.multiplier);
+          break;
+        }
+        case 'gemm-unit-scalars': {
+          const cc = st.cloneOf(e.node);
+          cc.attribute = cc.attribute.filter((a) => !((e.alpha && a.name === 'alpha') || (e.beta && a.name === 'beta')));
+          break;
+        }
+        case 'matmul-nbits': {
+          const k = key('r', st.idOf(e.node));
+          if (done.has(k)) break;
+          done.add(k);
+          if (e.format === 'qdq') emitBlockedQdq(st, e.scope, e.node, e);
+          else emitMatMulNBits(st, e.scope, e.node, e);
+          break;
+        }
+        case 'dynamic-matmul': {
+          const k = key('r', st.idOf(e.node));
+          if (done.has(k)) break;
+          done.add(k);
+          emitDynamicMatMul(st, e.scope, e.node, e);
+          break;
+        }
+        case 'layer': {
+          const ref = [...index.allNodes()].find((r) => nodeId(r.node, r.graph, r.position) === e.record.id && r.graph.path === e.record.graph);
+          records.set(key(e.record.graph, e.record.id), { node: ref?.node, record: e.record });
+          break;
+        }
+        default:
+          assertNever(e);
+      }
+    }
+  }
+
+  rebuildGraphs(st);
+  removeUnusedConstants(st);
+  finishOpsets(st, opset);
+
+  const layers: LayerRecord[] = [];
+  for (const { node, record } of records.values()) {
+    const before = node ? floatBytes(st, node) : 0;
+    const after = node && record.bits !== 'float' ? (st.weightBytes.get(node) ?? before) : before;
+    layers.push({ ...record, weightBytes: { before, after } });
+  }
+  const tensorMap: Record<string, string> = {};
+  for (const k of [...st.tensorMap.keys()].sort()) tensorMap[k] = st.tensorMap.get(k)!;
+  return {
+    model: { proto: clone.proto, file: model.file, baseDir: model.baseDir },
+    summary: { mode: plan.mode, layers, notes: st.notes },
+    tensorMap,
+  };
+}
+
+function assertNever(x: never): never {
+  throw new Error(`internal: unhandled edit ${JSON.stringify(x)}`);
+}
+
+/** Float bytes of a layer's weight (and bias, when the layer has one). */
+function floatBytes(st: EmitState, node: NodeProto): number {
+  const scope = st.refs.get(node)?.graph;
+  let n = 0;
+  for (const i of [1, 2]) {
+    const t = node.input[i] ? st.index.constant(node.input[i], scope) : undefined;
+    if (t) n += 4 * t.dims.reduce((a, b) => a * Number(b), 1);
+  }
+  return n;
+}
+
+/** Apply head/before/after/replace insertions and new initializers to each changed graph. */
+function rebuildGraphs(st: EmitState): void {
+  for (const [scope, ch] of st.changes) {
+    const g = st.clone.graphs.get(scope.graph)!;
+    const out: NodeProto[] = [...ch.head];
+    for (const orig of scope.graph.node) {
+      out.push(...(ch.before.get(orig) ?? []));
+      out.push(...(ch.replace.get(orig) ?? [st.cloneOf(orig)]));
+      out.push(...(ch.after.get(orig) ?? []));
+    }
+    g.node = out;
+    g.initializer = [...g.initializer, ...ch.initializers];
+  }
+}
+
+/** Drop float weights (initializers or Constant nodes) that no node reads any more. */
+function removeUnusedConstants(st: EmitState): void {
+  if (st.touchedConstants.size === 0) return;
+  const used = new Set<string>();
+  for (const g of walkGraphs(st.clone.proto.graph!)) {
+    for (const n of g.node) for (const i of n.input) used.add(i);
+    for (const o of g.output) used.add(o.name);
+  }
+  for (const g of walkGraphs(st.clone.proto.graph!)) {
+    const drop = (name: string) => st.touchedConstants.has(name) && !used.has(name);
+    g.initializer = g.initializer.filter((t) => !drop(t.name));
+    g.input = g.input.filter((v) => !drop(v.name));
+    g.node = g.node.filter((n) => !(n.opType === 'Constant' && n.domain === '' && n.output.length === 1 && drop(n.output[0])));
+  }
+}
+
+function finishOpsets(st: EmitState, opset: number): void {
+  const proto = st.clone.proto;
+  if (st.minOpset > opset) {
+    proto.opsetImport = proto.opsetImport.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(st.minOpset) }) : o));
+    if (proto.irVersion < 10n) proto.irVersion = 10n;
+    st.notes.push(`default-domain opset raised from ${opset} to ${st.minOpset} for int4 DequantizeLinear (no existing op changes meaning between them)`);
+  }
+  if (st.qdqDomain === 'com.microsoft' && st.domains.has('com.microsoft') && st.tensorMap.size > 0) {
+    st.notes.push(`opset ${opset} < 13: QuantizeLinear/DequantizeLinear emitted in the com.microsoft domain, which has per-axis scales, so the model's opset is unchanged`);
+  }
+  for (const [domain, version] of [...st.domains].sort()) {
+    const existing = proto.opsetImport.find((o) => o.domain === domain);
+    if (!existing) proto.opsetImport.push(create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) }));
+  }
+}

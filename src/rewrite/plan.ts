@@ -1,0 +1,56 @@
+import type { LayerPlan, Plan } from '../documents/index.js';
+import type { ResolvedLayerPlan } from './edits.js';
+
+export interface Selection {
+  readonly excludeOps?: readonly string[];
+  readonly excludeNodes?: readonly string[];
+  readonly includeNodes?: readonly string[];
+}
+
+/**
+ * A node's effective settings: --include-node / --exclude-op / --exclude-node first, then the
+ * plan entry keyed by layer id (or node name), merged over the plan defaults.
+ */
+export function resolveLayerPlan(plan: Plan, id: string, name: string, opType: string, sel: Selection): ResolvedLayerPlan {
+  const named = (list?: readonly string[]) => Boolean(list && (list.includes(id) || (name !== '' && list.includes(name))));
+  const base = (reason: string): ResolvedLayerPlan => ({ bits: 'float', blockSize: 32, clip: 'none', reason });
+  if (sel.includeNodes && sel.includeNodes.length > 0 && !named(sel.includeNodes)) return base('not selected by --include-node');
+  if (sel.excludeOps?.includes(opType)) return base(`--exclude-op ${opType}`);
+  if (named(sel.excludeNodes)) return base('--exclude-node');
+  const entry: LayerPlan | undefined = plan.layers[id] ?? (name ? plan.layers[name] : undefined);
+  const merged: LayerPlan = { ...plan.defaults, ...(entry ?? {}) };
+  return {
+    bits: merged.bits,
+    granularity: merged.granularity,
+    blockSize: merged.blockSize ?? 32,
+    symmetric: merged.symmetric,
+    clip: merged.rounding === 'mse-clip' ? 'mse' : 'none',
+    ...(merged.bits === 'float' ? { reason: entry ? 'plan: float for this layer' : 'plan: float by default' } : {}),
+  };
+}
+
+export interface UniformPlanOptions {
+  bits: 4 | 8;
+  mode: Plan['mode'];
+  blockSize?: number;
+  groupSize?: number;
+  symmetric?: boolean;
+  weightClip?: 'none' | 'mse';
+}
+
+/** The plan `qtool quantize` uses when no --plan is given: every layer at the same settings. */
+export function uniformPlan(o: UniformPlanOptions): Plan {
+  const defaults: LayerPlan = { bits: o.bits };
+  if (o.bits === 4) {
+    defaults.granularity = 'block';
+    defaults.blockSize = o.blockSize ?? 32;
+  } else if (o.groupSize) {
+    defaults.granularity = 'group';
+    defaults.blockSize = o.groupSize;
+  } else {
+    defaults.granularity = 'channel';
+  }
+  if (o.symmetric !== undefined) defaults.symmetric = o.symmetric;
+  defaults.rounding = o.weightClip === 'mse' ? 'mse-clip' : 'nearest';
+  return { kind: 'qtool.plan', version: 1, mode: o.mode, defaults, layers: {} };
+}
