@@ -2,6 +2,8 @@ export * from './io.js';
 export * from './model-summary.js';
 export * from './calibration.js';
 export * from './plan.js';
+export * from './quantize-options.js';
+export * from './quantize-summary.js';
 export * from './bench-report.js';
 export * from './eval-report.js';
 export * from './sensitivity-report.js';

@@ -2,3 +2,4 @@ export * from './affine.js';
 export * from './weights.js';
 export * from './metrics.js';
 export * from './layer-spec.js';
+export * from './clip-search.js';
