@@ -3,6 +3,7 @@ import { register as inspect } from './inspect.js';
 import { register as bench } from './bench.js';
 import { register as evalCommand } from './eval.js';
 import { register as sensitivity } from './sensitivity.js';
+import { register as search } from './search.js';
 
 /** Every command, registered in this order (one line per command). */
 export const COMMANDS: readonly ((program: Command) => void)[] = [
@@ -10,4 +11,5 @@ export const COMMANDS: readonly ((program: Command) => void)[] = [
   bench,
   evalCommand,
   sensitivity,
+  search,
 ];

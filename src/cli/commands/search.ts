@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { printJson, printText, progressBar } from '../output.js';
+
+interface SearchFlags {
+  data: string;
+  labels?: string;
+  eval: string;
+  evalLabels?: string;
+  evalSamples?: string;
+  bits: string;
+  metric: string;
+  maxDrop: string;
+  maxSize?: string;
+  maxEvaluations?: string;
+  mode: string;
+  evaluator: string;
+  sensitivity?: string;
+  probes?: string;
+  output?: string;
+  modelOut?: string;
+  report?: string;
+  markdownOut?: string;
+  html?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('search')
+    .description('mixed-precision search: bisection over the sensitivity order (O(log L) real evaluations), or a size budget by knapsack; writes plan, model and report')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--data <path>', 'calibration inputs (sensitivity probes)')
+    .requiredOption('--eval <path>', 'evaluation inputs')
+    .option('--labels <file>', 'calibration labels .npy (sensitivity loss ce)')
+    .option('--eval-labels <file>', 'evaluation labels .npy (needed for --metric accuracy/perplexity)')
+    .option('--eval-samples <n>', 'use only the first N evaluation samples')
+    .option('--bits <list>', 'precision levels, e.g. 4,8 or 4,8,float', '4,8')
+    .option('--metric <name>', 'accuracy | agreement | sqnr | cosine | perplexity', 'accuracy')
+    .option('--max-drop <x>', 'allowed drop: percentage points for accuracy/agreement, percent relative for sqnr/cosine/perplexity ("1" or "1%")', '1')
+    .option('--max-size <MB>', 'budget form: minimise summed Omega under this model size (MB = 10^6 bytes), then verify once')
+    .option('--max-evaluations <n>', 'cap on full evaluations (default floor(2 log2 L) + 4)')
+    .option('--mode <mode>', 'plan mode: static | dynamic | weight-only', 'weight-only')
+    .option('--evaluator <path>', 'weights (fake-quantized weights, one session) | rewrite (applyPlan + onnxruntime per evaluation)', 'weights')
+    .option('--sensitivity <file>', 'reuse a sensitivity report instead of measuring')
+    .option('--probes <n>', 'Hessian probes per layer when measuring sensitivity', '8')
+    .option('-o, --output <file>', 'write the plan (qtool.plan/1)')
+    .option('--model-out <file>', 'write the quantized model')
+    .option('--report <file>', 'write the search report (qtool.search-report/1)')
+    .option('--markdown-out <file>', 'write the Markdown report')
+    .option('--html <file>', 'write a self-contained HTML page with the size-vs-metric chart and Pareto front')
+    .option('--json', 'print the search report JSON on stdout')
+    .option('--quiet', 'no progress bar')
+    .action(async (modelPath: string, flags: SearchFlags) => {
+      const api = await import('../../index.js');
+      const num = (flag: string, v: string | undefined, int = false): number | undefined => {
+        if (v === undefined) return undefined;
+        const n = Number(v.replace(/%$/, ''));
+        if (!Number.isFinite(n) || n < 0 || (int && (!Number.isInteger(n) || n < 1))) throw new api.UsageError('E_FLAG', `${flag}: expected ${int ? 'a positive integer' : 'a non-negative number'}, got "${v}"`);
+        return n;
+      };
+      const bits = flags.bits.split(',').map((s) => s.trim());
+      for (const b of bits) if (!['4', '8', '16', 'float'].includes(b)) throw new api.UsageError('E_FLAG', `--bits: expected a list of 4, 8, 16, float, got "${flags.bits}"`);
+      if (new Set(bits).size < 2) throw new api.UsageError('E_FLAG', `--bits: expected at least two levels, got "${flags.bits}"`);
+      if (!['accuracy', 'agreement', 'sqnr', 'cosine', 'perplexity'].includes(flags.metric)) throw new api.UsageError('E_FLAG', `--metric: expected accuracy, agreement, sqnr, cosine or perplexity, got "${flags.metric}"`);
+      if ((flags.metric === 'accuracy' || flags.metric === 'perplexity') && !flags.evalLabels) throw new api.UsageError('E_OPTION_CONFLICT', `--metric ${flags.metric}: expected --eval-labels, got none`);
+      if (!['static', 'dynamic', 'weight-only'].includes(flags.mode)) throw new api.UsageError('E_FLAG', `--mode: expected static, dynamic or weight-only, got "${flags.mode}"`);
+      if (!['weights', 'rewrite'].includes(flags.evaluator)) throw new api.UsageError('E_FLAG', `--evaluator: expected weights or rewrite, got "${flags.evaluator}"`);
+      if (flags.mode === 'static' && (flags.evaluator === 'rewrite' || flags.modelOut)) throw new api.UsageError('E_OPTION_CONFLICT', '--mode static: needs a calibration table, which qtool search does not build yet; use --mode weight-only or dynamic');
+      const maxSize = num('--max-size', flags.maxSize);
+      const bar = progressBar('search', flags.quiet);
+      const probes = num('--probes', flags.probes, true)!;
+      const result = await api
+        .search(modelPath, {
+          data: flags.data,
+          labels: flags.labels,
+          eval: flags.eval,
+          evalLabels: flags.evalLabels,
+          evalSamples: num('--eval-samples', flags.evalSamples, true),
+          bits: bits.map((b) => (b === 'float' ? 'float' : Number(b))) as (4 | 8 | 16 | 'float')[],
+          metric: flags.metric as 'accuracy',
+          maxDrop: num('--max-drop', flags.maxDrop),
+          maxSizeBytes: maxSize === undefined ? undefined : maxSize * 1e6,
+          maxEvaluations: num('--max-evaluations', flags.maxEvaluations, true),
+          mode: flags.mode as 'weight-only',
+          evaluator: flags.evaluator as 'weights',
+          sensitivityReport: flags.sensitivity,
+          sensitivity: { probes: Math.max(2, probes), minProbes: Math.min(4, Math.max(2, probes)) },
+          planOutput: flags.output,
+          modelOutput: flags.modelOut,
+          reportOutput: flags.report,
+          markdownOutput: flags.markdownOut,
+          htmlOutput: flags.html,
+          onProgress: (e) => bar.update(e.done, e.total, e.phase === 'evaluate' ? `evaluations (${e.label})` : e.phase),
+        })
+        .finally(() => bar.done());
+      if (flags.json) printJson(result.report);
+      else printText(result.markdown);
+    });
+}

@@ -1,0 +1,133 @@
+import type { CalibrationTable, EvalResult, LayerBits, Plan, SearchMetric } from '../documents/index.js';
+import { UsageError } from '../errors.js';
+import type { LoadedData } from './load-data.js';
+import { GraphIndex, quantizableLayers, type Model } from '../onnx/index.js';
+import { FidelityAccumulator, defaultWeightSpec, fakeQuantizeWeight, perplexity, topKHits } from '../quant/index.js';
+import { applyPlan } from '../rewrite/index.js';
+import { Session, modelBytesForRuntime, type Feeds } from '../runtime/index.js';
+import { weightsAsInputs } from '../sensitivity/index.js';
+import { makeTensor, toFloat32, type Tensor } from '../tensor/index.js';
+
+export interface EvaluatorOptions {
+  metric: SearchMetric;
+  /**
+   * 'weights': fake-quantized weights fed through one weights-as-inputs session (weight quantization
+   * only, fast); 'rewrite': applyPlan + a new onnxruntime session per plan (the real quantized model).
+   */
+  path: 'weights' | 'rewrite';
+  table?: CalibrationTable;
+  blockSize?: number;
+}
+
+export interface Evaluator {
+  evaluate: (plan: Plan) => Promise<EvalResult>;
+  /** onnxruntime runs made so far and the milliseconds spent in evaluate. */
+  runs: () => number;
+  ms: () => number;
+  close: () => Promise<void>;
+}
+
+/** Build evaluate(plan) for the search (and the real-rewrite path of sensitivity). */
+export async function makeEvaluator(model: Model, data: LoadedData, opts: EvaluatorOptions): Promise<Evaluator> {
+  if ((opts.metric === 'accuracy' || opts.metric === 'perplexity') && !data.labels) {
+    throw new UsageError('E_FLAG', `--metric ${opts.metric}: expected --eval-labels, got none`);
+  }
+  let runs = 0;
+  let ms = 0;
+  const index = new GraphIndex(model.proto.graph!, model.file);
+  const layers = quantizableLayers(index);
+  const wim = weightsAsInputs(model, index, layers);
+  const weightSession = await Session.open(wim.model, { name: model.file });
+  const output = wim.outputs[0];
+  const floatFeeds: Record<string, Tensor> = {};
+  for (const l of wim.layers) floatFeeds[l.input] = makeTensor('float32', l.dims, l.w0);
+  const runAll = async (session: Session, extra: Record<string, Tensor>): Promise<Float32Array[]> => {
+    const outs: Float32Array[] = [];
+    for (const b of data.batches) {
+      const r = await session.run({ ...b, ...extra }, [output]);
+      runs++;
+      outs.push(toFloat32(r[output]));
+    }
+    return outs;
+  };
+  const reference = await runAll(weightSession, floatFeeds);
+  const score = (outs: Float32Array[], classes: number): number => {
+    switch (opts.metric) {
+      case 'accuracy': {
+        let hits = 0;
+        let rows = 0;
+        let off = 0;
+        for (const o of outs) {
+          const n = o.length / classes;
+          hits += topKHits(o, Array.from({ length: n }, (_, r) => Number(data.labels![off + r])), classes, 1);
+          rows += n;
+          off += n;
+        }
+        return hits / rows;
+      }
+      case 'perplexity': {
+        let nll = 0;
+        let tokens = 0;
+        let off = 0;
+        for (const o of outs) {
+          const n = o.length / classes;
+          const p = perplexity(o, Array.from({ length: n }, (_, r) => Number(data.labels![off + r])), classes);
+          nll += p.nll * p.tokens;
+          tokens += p.tokens;
+          off += n;
+        }
+        return Math.exp(nll / Math.max(1, tokens));
+      }
+      default: {
+        const acc = new FidelityAccumulator();
+        outs.forEach((o, i) => acc.update(reference[i], o, classes));
+        const f = acc.result();
+        if (opts.metric === 'agreement') return f.top1Agreement ?? 0;
+        if (opts.metric === 'cosine') return f.cosine;
+        return Number.isFinite(f.sqnrDb) ? f.sqnrDb : 1e9;
+      }
+    }
+  };
+  const probe = await weightSession.run({ ...data.batches[0], ...floatFeeds }, [output]);
+  runs++;
+  const classes = probe[output].dims[probe[output].dims.length - 1] ?? 1;
+  const blockSize = opts.blockSize ?? 32;
+  const bitsOf = (plan: Plan, id: string): LayerBits => (plan.layers[id] ?? plan.defaults).bits;
+
+  const evaluate = async (plan: Plan): Promise<EvalResult> => {
+    const t0 = performance.now();
+    try {
+      if (opts.path === 'rewrite') {
+        const q = applyPlan(model, plan, opts.table);
+        const bytes = modelBytesForRuntime(q.model);
+        const s = await Session.open(bytes, { name: `${model.file} (quantized)` });
+        try {
+          const inputsOnly = async (): Promise<Float32Array[]> => {
+            const outs: Float32Array[] = [];
+            for (const b of data.batches) {
+              const r = await s.run(b, [output]);
+              runs++;
+              outs.push(toFloat32(r[output]));
+            }
+            return outs;
+          };
+          return { value: score(await inputsOnly(), classes), sizeBytes: bytes.length };
+        } finally {
+          await s.release();
+        }
+      }
+      const feeds: Record<string, Tensor> = { ...floatFeeds };
+      for (const l of wim.layers) {
+        const b = bitsOf(plan, l.layer.id);
+        if (b === 'float') continue;
+        const bs = plan.layers[l.layer.id]?.blockSize ?? plan.defaults.blockSize ?? blockSize;
+        feeds[l.input] = makeTensor('float32', l.dims, fakeQuantizeWeight(l.w0, l.dims, defaultWeightSpec(l.axes, b, bs)));
+      }
+      return { value: score(await runAll(weightSession, feeds), classes) };
+    } finally {
+      ms += performance.now() - t0;
+    }
+  };
+  return { evaluate, runs: () => runs, ms: () => ms, close: () => weightSession.release() };
+}
+
