@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
+import { setDocumentStringifier } from './output.js';
 
 const VERSION = '0.1.0';
 
@@ -14,6 +15,11 @@ async function main(argv: string[]): Promise<number> {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // The library is loaded only when a command really runs, never for --help or usage errors.
+  program.hook('preAction', async () => {
+    const { stringifyDocument } = await import('../index.js');
+    setDocumentStringifier(stringifyDocument);
+  });
   for (const register of COMMANDS) register(program);
   for (const cmd of program.commands) cmd.exitOverride().option('--verbose', 'print stack traces for errors');
 

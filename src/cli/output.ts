@@ -1,8 +1,17 @@
-import { stringifyDocument } from '../index.js';
+// No static import of ../index.js here: it would load the whole library (and onnxruntime's native
+// binding) for --help and usage errors. main.ts hands over stringifyDocument before any command runs.
+type Stringify = (doc: unknown) => string;
+let stringify: Stringify | undefined;
 
-/** Exactly one JSON document on stdout. */
+/** Called by main.ts (preAction hook) with the library's stringifyDocument. */
+export function setDocumentStringifier(fn: Stringify): void {
+  stringify = fn;
+}
+
+/** Exactly one JSON document on stdout (stable key order, as the library writes documents). */
 export function printJson(doc: unknown): void {
-  process.stdout.write(stringifyDocument(doc));
+  if (!stringify) throw new Error('printJson called before the library was loaded');
+  process.stdout.write(stringify(doc));
 }
 
 /** Human text on stdout. */
