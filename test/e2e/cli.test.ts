@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
-import { FMNIST, ROOT } from '../helpers/paths.js';
+import { BIN, FMNIST, ROOT } from '../helpers/paths.js';
 import { hasStackTrace, spawnQtool } from '../helpers/spawn.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
@@ -65,6 +66,26 @@ describe('qtool CLI', () => {
       expect(r.stderr.split('\n')[0]).toBe('qtool: error E_READ: missing.onnx: no such file');
       expect(hasStackTrace(r.stderr)).toBe(true);
     }
+  });
+
+  it('--help and usage errors never load the library or onnxruntime-node (lazy imports)', () => {
+    const probe = (args: string[]) => {
+      const script = [
+        "import { createRequire } from 'node:module';",
+        `process.argv = [process.argv[0], 'qtool', ...${JSON.stringify(args)}];`,
+        `await import(${JSON.stringify(new URL(`file://${path.join(ROOT, 'dist/cli/main.js')}`).href)});`,
+        'setTimeout(() => {',
+        '  const cache = Object.keys(createRequire(import.meta.url).cache);',
+        "  process.stderr.write('\\nORT=' + cache.some((k) => k.includes('onnxruntime-node')) + '\\n');",
+        '}, 300);',
+      ].join('\n');
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: ROOT });
+      return /ORT=(true|false)/.exec(r.stderr)?.[1];
+    };
+    expect(probe(['--help'])).toBe('false');
+    expect(probe(['inspect', '--frob'])).toBe('false');
+    expect(probe(['inspect', FMNIST.mlp, '--json'])).toBe('true'); // the probe can see it when it is loaded
+    expect(fs.existsSync(BIN)).toBe(true);
   });
 
   it('exit 0 on success with the JSON document alone on stdout', () => {
