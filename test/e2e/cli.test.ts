@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/errors.js';
+import { loadModel, saveModel } from '../../src/onnx/index.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { BIN, FMNIST, ROOT } from '../helpers/paths.js';
 import { hasStackTrace, spawnQtool } from '../helpers/spawn.js';
 
@@ -57,6 +59,25 @@ describe('qtool CLI', () => {
     expect(r.code).toBe(EXIT_CODES.input);
     expect(r.stderr).toBe('qtool: error E_READ: no/such/model.onnx: no such file\n');
     expect(r.stdout).toBe('');
+  });
+
+  it('an unsupported IR version and a missing external data file: exit 3, one line each', () => {
+    const dir = makeTempDir('qtool-e2e-cli-');
+    try {
+      const m = loadModel(FMNIST.mlp);
+      m.proto.irVersion = 99n;
+      saveModel(m, path.join(dir, 'ir99.onnx'));
+      const r = spawnQtool(['inspect', 'ir99.onnx'], { cwd: dir });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toBe('qtool: error E_IR_VERSION: ir99.onnx: unsupported IR version 99: expected 3..13\n');
+      saveModel(loadModel(FMNIST.mlp), path.join(dir, 'ext.onnx'), { externalData: true });
+      fs.rmSync(path.join(dir, 'ext.onnx.data'));
+      const x = spawnQtool(['inspect', 'ext.onnx'], { cwd: dir });
+      expect(x.code).toBe(3);
+      expect(x.stderr).toMatch(/^qtool: error E_EXTERNAL_DATA: ext\.onnx: external data file "ext\.onnx\.data" of tensor "[^"]+": no such file\n$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--verbose adds the stack trace (as a global or a command flag)', () => {
