@@ -23,6 +23,13 @@ export const TensorRangeSchema = z.object({
   /** E[x²] over all elements (the layer-wise sensitivity proxy uses it). */
   meanSquare: z.number().optional(),
   histogram: HistogramSummarySchema.optional(),
+  /**
+   * True when NaN, ±Inf or |x| ≥ 1e30 values (e.g. masked_fill(-inf) attention masks) were seen. They are
+   * excluded from every statistic above; the rewriter must keep such a tensor float.
+   */
+  nonFinite: z.boolean().optional(),
+  /** How many values were excluded as non-finite or extreme. */
+  nonFiniteCount: z.number().optional(),
 });
 export type TensorRange = z.infer<typeof TensorRangeSchema>;
 

@@ -1,0 +1,19 @@
+export { calibrate, type CalibrateCallbacks, type CalibrateProgress } from './calibrate.js';
+export { calibrationTensors, withOutputs } from './augment.js';
+export {
+  makeObserver,
+  rangeFromSummary,
+  RANGE_RULES,
+  EXTREME_ABS,
+  StreamingHistogram,
+  RunningStats,
+  absHistogram,
+  histogramQuantile,
+  klThresholdBins,
+  mseThresholdBins,
+  ENTROPY_LEVELS,
+  type Observer,
+  type ObserverSettings,
+  type RangeSettings,
+  type RangeRule,
+} from './observers/index.js';

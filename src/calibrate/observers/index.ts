@@ -1,0 +1,53 @@
+import { CalibrateOptionsSchema, type CalibrationMethod, type TensorRange } from '../../documents/index.js';
+import { entropyObserver, entropyRange } from './entropy.js';
+import { minmaxObserver, minmaxRange } from './minmax.js';
+import { mseObserver, mseRange } from './mse.js';
+import { finiteRange, type Observer, type RangeRule, type RangeSettings } from './observer.js';
+import { percentileObserver, percentileRange } from './percentile.js';
+
+export * from './observer.js';
+export * from './histogram.js';
+export { minmaxObserver, minmaxRange } from './minmax.js';
+export { percentileObserver, percentileRange } from './percentile.js';
+export { entropyObserver, entropyRange, klThresholdBins, ENTROPY_LEVELS } from './entropy.js';
+export { mseObserver, mseRange, mseThresholdBins } from './mse.js';
+
+const DEFAULTS = CalibrateOptionsSchema.parse({});
+
+export const RANGE_RULES: ReadonlyMap<CalibrationMethod, RangeRule> = new Map<CalibrationMethod, RangeRule>([
+  ['minmax', minmaxRange],
+  ['percentile', percentileRange],
+  ['entropy', entropyRange],
+  ['mse', mseRange],
+]);
+
+export interface ObserverSettings extends RangeSettings {
+  movingAverage: number;
+}
+
+/** A fresh observer for one tensor. Every method keeps a histogram (2·bins signed bins). */
+export function makeObserver(method: CalibrationMethod, s: ObserverSettings): Observer {
+  switch (method) {
+    case 'minmax':
+      return minmaxObserver({ movingAverage: s.movingAverage, histogramBins: 2 * s.bins });
+    case 'percentile':
+      return percentileObserver(s);
+    case 'entropy':
+      return entropyObserver(s);
+    case 'mse':
+      return mseObserver(s);
+    default: {
+      const never: never = method;
+      throw new Error(`unknown calibration method ${String(never)}`);
+    }
+  }
+}
+
+/**
+ * Recompute a table entry's range with another method from its stored statistics (histogram summary
+ * and extremes), without rerunning the model. Settings default to CalibrateOptionsSchema's defaults.
+ */
+export function rangeFromSummary(entry: Omit<TensorRange, 'range' | 'method'>, method: CalibrationMethod, opts: Partial<RangeSettings> = {}): [number, number] {
+  const s: RangeSettings = { percentile: opts.percentile ?? DEFAULTS.percentile, symmetric: opts.symmetric ?? DEFAULTS.symmetric, bins: opts.bins ?? DEFAULTS.bins };
+  return finiteRange(RANGE_RULES.get(method)!(entry, s), entry);
+}

@@ -1,0 +1,118 @@
+import type { CalibrationMethod, TensorRange } from '../../documents/index.js';
+import { StreamingHistogram } from './histogram.js';
+
+export type HistogramSummary = NonNullable<TensorRange['histogram']>;
+
+/** Values with |x| at or above this are treated like ±Inf (float32-min/max mask fills): excluded, flagged. */
+export const EXTREME_ABS = 1e30;
+
+/** Online statistics of one tensor: constant memory, one update per batch. */
+export interface Observer {
+  update(x: Float32Array): void;
+  result(): TensorRange;
+}
+
+/** Settings the range rules read; all have defaults in CalibrateOptionsSchema. */
+export interface RangeSettings {
+  percentile: number;
+  symmetric: boolean;
+  bins: number;
+}
+
+/** Picks a range from collected statistics (histogram summary, extremes). */
+export type RangeRule = (entry: Omit<TensorRange, 'range' | 'method'>, settings: RangeSettings) => [number, number];
+
+/**
+ * Count, finite extremes, E[x²] and the non-finite count of a stream of values; optionally a histogram.
+ * Values that are NaN, ±Inf or |x| ≥ EXTREME_ABS are excluded from everything and counted apart.
+ */
+export class RunningStats {
+  count = 0;
+  min = Infinity;
+  max = -Infinity;
+  sumSquares = 0;
+  nonFinite = 0;
+  /** Extremes of the last update's finite values (for moving averages). */
+  batchMin = Infinity;
+  batchMax = -Infinity;
+  readonly histogram?: StreamingHistogram;
+
+  constructor(histogramBins?: number) {
+    if (histogramBins) this.histogram = new StreamingHistogram(histogramBins);
+  }
+
+  update(x: Float32Array): void {
+    // Fast branch-free pass; NaN/Inf/extreme values poison lo/hi/ss, and only then the careful pass runs.
+    let lo = Infinity;
+    let hi = -Infinity;
+    let ss = 0;
+    const n = x.length;
+    for (let k = 0; k < n; k++) {
+      const v = x[k];
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+      ss += v * v;
+    }
+    let bad = 0;
+    const clean = n === 0 || (lo > -EXTREME_ABS && hi < EXTREME_ABS && Number.isFinite(ss));
+    if (!clean) {
+      lo = Infinity;
+      hi = -Infinity;
+      ss = 0;
+      for (let k = 0; k < n; k++) {
+        const v = x[k];
+        if (v > -EXTREME_ABS && v < EXTREME_ABS) {
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+          ss += v * v;
+        } else bad++;
+      }
+    }
+    this.count += n - bad;
+    this.nonFinite += bad;
+    this.sumSquares += ss;
+    this.batchMin = lo;
+    this.batchMax = hi;
+    if (lo < this.min) this.min = lo;
+    if (hi > this.max) this.max = hi;
+    if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, clean);
+  }
+
+  /** The statistics part of a table entry (extremes 0 when nothing finite was seen). */
+  entry(): Omit<TensorRange, 'range' | 'method'> {
+    const seen = this.count > 0;
+    const e: Omit<TensorRange, 'range' | 'method'> = {
+      min: seen ? this.min : 0,
+      max: seen ? this.max : 0,
+      count: this.count,
+      meanSquare: seen ? this.sumSquares / this.count : 0,
+    };
+    const h = this.histogram?.summary();
+    if (h) e.histogram = h;
+    if (this.nonFinite > 0) {
+      e.nonFinite = true;
+      e.nonFiniteCount = this.nonFinite;
+    }
+    return e;
+  }
+}
+
+/** An observer that keeps RunningStats with a histogram and applies a range rule at the end. */
+export function histogramObserver(method: CalibrationMethod, rule: RangeRule, settings: RangeSettings): Observer {
+  const stats = new RunningStats(2 * settings.bins);
+  return {
+    update: (x) => stats.update(x),
+    result() {
+      const e = stats.entry();
+      return { range: finiteRange(rule(e, settings), e), method, ...e };
+    },
+  };
+}
+
+/** Guard: a range is finite, ordered and inside the observed extremes' hull; otherwise the observed range. */
+export function finiteRange(r: [number, number], e: { min: number; max: number }): [number, number] {
+  let [lo, hi] = r;
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || lo > hi) [lo, hi] = [e.min, e.max];
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 0];
+  return [lo, hi];
+}
