@@ -25,17 +25,17 @@ export function parseDocument<S extends z.ZodType>(json: unknown, schema: S, fil
   return r.data;
 }
 
-/** JSON with `kind` and `version` first and the rest in the order the object was built; newline-terminated. */
+/** JSON with the document's `kind` and `version` first and the rest in the order the object was built; newline-terminated. */
 export function stringifyDocument(doc: unknown): string {
-  return `${JSON.stringify(orderKeys(doc), jsonReplacer, 2)}\n`;
+  return `${JSON.stringify(orderKeys(doc, true), jsonReplacer, 2)}\n`;
 }
 
-function orderKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(orderKeys);
-  if (v && typeof v === 'object' && !(ArrayBuffer.isView(v))) {
+function orderKeys(v: unknown, top = false): unknown {
+  if (Array.isArray(v)) return v.map((x) => orderKeys(x));
+  if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) {
     const o = v as Record<string, unknown>;
     const keys = Object.keys(o);
-    const first = ['kind', 'version'].filter((k) => k in o);
+    const first = top ? ['kind', 'version'].filter((k) => k in o) : [];
     const out: Record<string, unknown> = {};
     for (const k of [...first, ...keys.filter((k) => !first.includes(k))]) if (o[k] !== undefined) out[k] = orderKeys(o[k]);
     return out;
