@@ -44,3 +44,23 @@ export const CalibrationTableSchema = z.object({
   tensors: z.record(z.string(), TensorRangeSchema),
 });
 export type CalibrationTable = z.infer<typeof CalibrationTableSchema>;
+
+/** What `qtool calibrate --json` prints: where the table went and what it holds (no histograms). */
+export const CalibrationSummarySchema = z.object({
+  kind: z.literal('qtool.calibration-summary'),
+  version: z.literal(1),
+  model: z.string(),
+  /** The table file written. */
+  output: z.string(),
+  data: z.string(),
+  method: CalibrationMethodSchema,
+  samples: z.number(),
+  /** Samples skipped for NaN/Inf (--skip-nonfinite). */
+  skipped: z.number(),
+  tensorCount: z.number(),
+  /** Tensors where NaN/Inf/|x| ≥ 1e30 values were seen (kept float by the rewriter). */
+  nonFiniteTensors: z.array(z.string()),
+  warnings: z.array(z.string()),
+  ranges: z.record(z.string(), z.tuple([z.number(), z.number()])),
+});
+export type CalibrationSummary = z.infer<typeof CalibrationSummarySchema>;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as inspect } from './inspect.js';
+import { register as calibrateCommand } from './calibrate.js';
 import { register as bench } from './bench.js';
 import { register as evalCommand } from './eval.js';
 import { register as sensitivity } from './sensitivity.js';
@@ -8,6 +9,7 @@ import { register as search } from './search.js';
 /** Every command, registered in this order (one line per command). */
 export const COMMANDS: readonly ((program: Command) => void)[] = [
   inspect,
+  calibrateCommand,
   bench,
   evalCommand,
   sensitivity,

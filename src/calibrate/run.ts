@@ -1,0 +1,61 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { openDataset } from '../data/index.js';
+import { writeDocument, type CalibrateOptionsInput, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
+import { UsageError } from '../errors.js';
+import { loadModel } from '../onnx/index.js';
+import { calibrate, type CalibrateCallbacks } from './calibrate.js';
+
+export interface CalibrateFileOptions extends CalibrateOptionsInput {
+  /** .npy / .npz / folder / .jsonl, or 'random'. */
+  data: string;
+  /** Table file (default: `<model without .onnx>.calib.json` next to the model). */
+  output?: string;
+  /** Overwrite an existing output file. */
+  force?: boolean;
+  /** Dynamic dim values for random data, by symbolic name. */
+  randomDims?: Readonly<Record<string, number>>;
+  /** Samples generated for random data (default: maxSamples, else 32). */
+  randomSamples?: number;
+}
+
+/** Default table path: next to the model, `.onnx` replaced by `.calib.json`. */
+export function defaultCalibrationPath(modelPath: string): string {
+  const dir = path.dirname(modelPath);
+  const base = path.basename(modelPath).replace(/\.onnx$/i, '');
+  return path.join(dir, `${base}.calib.json`);
+}
+
+/**
+ * `qtool calibrate`: load the model, open the data, calibrate, write the table atomically (refusing to
+ * overwrite without `force`), and return the table with a summary (plus the dataset's warnings).
+ */
+export async function calibrateFile(modelPath: string, opts: CalibrateFileOptions, callbacks: CalibrateCallbacks = {}): Promise<{ table: CalibrationTable; summary: CalibrationSummary }> {
+  const { data, output, force, randomDims, randomSamples, ...calibOpts } = opts;
+  const out = output ?? defaultCalibrationPath(modelPath);
+  if (!force && fs.existsSync(out)) throw new UsageError('E_OUTPUT_EXISTS', `${out}: output exists: expected a new file (pass --force to overwrite)`);
+  const model = loadModel(modelPath);
+  const dataset = await openDataset(data, model, { maxSamples: calibOpts.maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims, randomSamples });
+  const table = await calibrate(model, dataset, { ...calibOpts, ...callbacks });
+  writeDocument(out, table);
+  const entries = Object.entries(table.tensors);
+  const summary: CalibrationSummary = {
+    kind: 'qtool.calibration-summary',
+    version: 1,
+    model: modelPath,
+    output: out,
+    data: dataset.description,
+    method: table.method,
+    samples: table.samples,
+    skipped: dataset.skipped,
+    tensorCount: entries.length,
+    nonFiniteTensors: entries.filter(([, e]) => e.nonFinite).map(([n]) => n),
+    warnings: [...dataset.warnings],
+    ranges: Object.fromEntries(entries.map(([n, e]) => [n, e.range])),
+  };
+  if (dataset.skipped > 0) summary.warnings.push(`skipped ${dataset.skipped} samples holding NaN or Inf values`);
+  if (summary.nonFiniteTensors.length > 0) {
+    summary.warnings.push(`${summary.nonFiniteTensors.length} tensors hold NaN/Inf or |x| ≥ 1e30 values (e.g. attention masks); they are flagged nonFinite and stay float: ${summary.nonFiniteTensors.slice(0, 5).join(', ')}${summary.nonFiniteTensors.length > 5 ? ', …' : ''}`);
+  }
+  return { table, summary };
+}
