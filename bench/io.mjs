@@ -137,6 +137,7 @@ const gib = (b) => (b / 2 ** 30).toFixed(2);
 
 async function main() {
   const opts = parseArgs();
+  opts.loadAtStart = os.loadavg()[0];
   if (!fs.existsSync(path.join(DIST, 'fixtures/index.js'))) throw new Error('dist/ is missing: run npm run build first');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qtool-bench-io-'));
   const log = (s) => process.stderr.write(`${s}\n`);
@@ -272,7 +273,8 @@ function writeResults(table, opts) {
     '',
     `Machine: ${sh('nproc')} cores (${cpu}), ${mem} RAM, Node ${process.version}, ${os.platform()} ${os.release()}. ` +
       `Command: \`npm run bench:io${args ? ` -- ${args}` : ''}\` (${opts.runs} runs, ${opts.width}x${opts.width} float32 Gemm weights: ` +
-      `${opts.inlineLayers} layers inline, ${opts.externalLayers} layers with external data). Date: ${new Date().toISOString().slice(0, 10)}.`,
+      `${opts.inlineLayers} layers inline, ${opts.externalLayers} layers with external data). Date: ${new Date().toISOString().slice(0, 10)}. ` +
+      `Load average (1 min) at start ${opts.loadAtStart.toFixed(1)}, at end ${os.loadavg()[0].toFixed(1)} (other jobs share the disk and CPUs).`,
     '',
     'Each case runs in its own child process. "baseline" reads and writes the same bytes with plain `fs`; ' +
       'qtool writes atomically (temp file, fsync, rename), so the baseline is also shown with an fsync. Targets: time ≤ 2x baseline, peak RSS ≤ 1.5x model size.',
