@@ -1,12 +1,12 @@
 import { create } from '@bufbuild/protobuf';
 import type { CalibrationTable, LayerRecord, Plan } from '../documents/index.js';
 import { ModelError, UsageError } from '../errors.js';
-import { GraphIndex, nodeId, opsetVersion, OperatorSetIdProtoSchema, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
+import { GraphIndex, getAttr, getIntsAttr, nodeId, opsetVersion, OperatorSetIdProtoSchema, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
 import type { Edit, RangeLookup, RuleContext } from './edits.js';
-import { activationParams, emitActivation, emitBias, emitWeight, type ActivationQuant } from './emit-qdq.js';
+import { activationParams, emitActivation, emitBias, emitWeight, minWeightScalesForBias, type ActivationQuant } from './emit-qdq.js';
 import { emitBlockedQdq, emitDynamicMatMul, emitMatMulNBits } from './emit-matmul-nbits.js';
 import { cloneStructure, EmitState } from './emit-state.js';
-import { canRaiseOpset } from './opset.js';
+import { canRaiseOpset, opsetRaiseBlockers } from './opset.js';
 import { resolveLayerPlan, type Selection } from './plan.js';
 import { RULES } from './rules/index.js';
 
@@ -122,6 +122,14 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
     },
   });
   for (const [scope, m] of shares) for (const t of m.keys()) emitActivation(st, scope, t, aqFor(scope));
+  // Weight scales an int32 bias needs (weights are quantized before their bias).
+  const minScales = new Map<NodeProto, Map<number, Float32Array>>();
+  for (const e of edits) {
+    if (e.kind !== 'int32-bias') continue;
+    const m = minScales.get(e.node) ?? new Map<number, Float32Array>();
+    minScales.set(e.node, m);
+    m.set(e.weightInput, minWeightScalesForBias(st, e.scope, e.node, e.input, e.activation, aqFor(e.scope), e.multiplier));
+  }
   const order: Edit['kind'][] = ['fold-activation', 'qdq-weight', 'int32-bias', 'gemm-unit-scalars', 'matmul-nbits', 'dynamic-matmul', 'layer'];
   for (const kind of order) {
     for (const e of edits) {
@@ -142,7 +150,7 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
           const k = key('w', st.idOf(e.node), e.input);
           if (done.has(k)) break;
           done.add(k);
-          emitWeight(st, e.scope, e.node, e.input, e.spec);
+          emitWeight(st, e.scope, e.node, e.input, e.spec, minScales.get(e.node)?.get(e.input));
           break;
         }
         case 'int32-bias': {
@@ -183,6 +191,8 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
     }
   }
 
+  // Fused QLinear* kernels exist from opset 10: an opset-9 model with activation Q/DQ is raised to 10.
+  if (opset < 10 && shares.size > 0) raiseToOpset10(st, opset);
   rebuildGraphs(st);
   removeUnusedConstants(st);
   finishOpsets(st, opset);
@@ -248,12 +258,44 @@ function removeUnusedConstants(st: EmitState): void {
   }
 }
 
+/**
+ * onnxruntime fuses Q/DQ into QLinearConv/QLinearMatMul, which need opset 10; in an opset-9 graph it
+ * builds nodes that fail to load. Raise the default domain to 10, rewriting Slice-1 (attributes) as
+ * Slice-10 (inputs); any other op that changed meaning at 10 stops the rewrite with E_OPSET.
+ */
+function raiseToOpset10(st: EmitState, opset: number): void {
+  const blockers = opsetRaiseBlockers(st.model.proto, 10).filter((o) => o !== 'Slice');
+  if (blockers.length) {
+    throw new ModelError('E_OPSET', `opset ${opset} model: static quantization needs opset 10, and ${blockers.join(', ')} changed meaning at 10: expected a model qtool can raise to opset 10, got one it cannot (use --mode dynamic)`, { file: st.model.file });
+  }
+  let converted = 0;
+  for (const ref of st.index.allNodes()) {
+    const n = ref.node;
+    if (n.opType !== 'Slice' || (n.domain !== '' && n.domain !== 'ai.onnx') || !getAttr(n, 'starts')) continue;
+    const cc = st.cloneOf(n);
+    const ints = (name: string) => getIntsAttr(n, name);
+    const starts = ints('starts')!;
+    const inputs = [cc.input[0]];
+    for (const [k, v] of [['starts', starts], ['ends', ints('ends') ?? []], ['axes', ints('axes')]] as const) {
+      if (!v) continue;
+      inputs.push(st.addInitializer(ref.graph, `${n.name || 'Slice'}_${k}`, 'int64', [v.length], BigInt64Array.from(v.map((x) => BigInt(x)))));
+    }
+    cc.input = inputs;
+    cc.attribute = cc.attribute.filter((a) => a.name !== 'starts' && a.name !== 'ends' && a.name !== 'axes');
+    converted++;
+  }
+  st.minOpset = Math.max(st.minOpset, 10);
+  st.notes.push(`opset ${opset} raised to 10 so onnxruntime's fused QLinear* kernels are valid${converted ? ` (${converted} Slice nodes rewritten from attributes to inputs)` : ''}`);
+}
+
 function finishOpsets(st: EmitState, opset: number): void {
   const proto = st.clone.proto;
   if (st.minOpset > opset) {
     proto.opsetImport = proto.opsetImport.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(st.minOpset) }) : o));
-    if (proto.irVersion < 10n) proto.irVersion = 10n;
-    st.notes.push(`default-domain opset raised from ${opset} to ${st.minOpset} for int4 DequantizeLinear (no existing op changes meaning between them)`);
+    if (st.minOpset >= 21) {
+      if (proto.irVersion < 10n) proto.irVersion = 10n;
+      st.notes.push(`default-domain opset raised from ${opset} to ${st.minOpset} for int4 DequantizeLinear (no existing op changes meaning between them)`);
+    }
   }
   if (st.qdqDomain === 'com.microsoft' && st.domains.has('com.microsoft') && st.tensorMap.size > 0) {
     st.notes.push(`opset ${opset} < 13: QuantizeLinear/DequantizeLinear emitted in the com.microsoft domain, which has per-axis scales, so the model's opset is unchanged`);

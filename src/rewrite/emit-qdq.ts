@@ -1,5 +1,5 @@
 import type { GraphScope, NodeProto } from '../onnx/index.js';
-import { affineParams, quantRange, quantizeWeight, roundHalfEven, searchWeightClip, type AffineParams } from '../quant/index.js';
+import { affineParams, groupLayout, quantRange, quantizeValue, quantizeWeight, roundHalfEven, searchWeightClip, type AffineParams, type QuantizedWeight } from '../quant/index.js';
 import type { WeightSpec } from './edits.js';
 import type { EmitState } from './emit-state.js';
 
@@ -77,14 +77,15 @@ interface QuantizedInit {
  * Weight behind a DequantizeLinear: one integer initializer per (weight, spec, graph), shared by
  * every node using the same weight the same way; each DQ gets its own scale/zero-point initializers.
  */
-export function emitWeight(st: EmitState, scope: GraphScope, node: NodeProto, input: number, spec: WeightSpec): void {
+export function emitWeight(st: EmitState, scope: GraphScope, node: NodeProto, input: number, spec: WeightSpec, minScales?: Float32Array): void {
   const w = node.input[input];
   const cache = st.weightCache as Map<string, QuantizedInit>;
-  const key = `${scope.path}\u0000${w}\u0000${JSON.stringify(spec)}`;
+  const key = `${scope.path}\u0000${w}\u0000${JSON.stringify(spec)}${minScales ? `\u0000${st.idOf(node)}` : ''}`;
   let qi = cache.get(key);
   if (!qi) {
     const { data, dims } = st.constantFloat(w, scope);
     const qw = quantizeForSpec(data, dims, spec);
+    if (minScales && spec.symmetric) raiseScales(qw, data, dims, spec, minScales);
     const type = qw.type as QuantizedInit['type'];
     const ints = type === 'int8' || type === 'int4' ? Int8Array.from(qw.q) : Uint8Array.from(qw.q);
     const name = st.addInitializer(scope, `w${st.weightCount++}_q`, type, dims, ints as never);
@@ -119,6 +120,38 @@ export function emitWeight(st: EmitState, scope: GraphScope, node: NodeProto, in
 }
 
 const INT32_MAX = 2147483647;
+
+/**
+ * onnxruntime's `_adjust_weight_scale_for_int32_bias`: where s_activation · s_weight[c] is so small
+ * that the bias would overflow int32, the weight scale of that channel is raised (and the channel
+ * requantized) so the bias fits.
+ */
+function raiseScales(qw: QuantizedWeight, data: Float32Array, dims: readonly number[], spec: WeightSpec, minScales: Float32Array): void {
+  const raised = new Set<number>();
+  for (let g = 0; g < qw.scales.length; g++) {
+    const need = minScales[spec.granularity === 'channel' ? g : 0] ?? 0;
+    if (qw.scales[g] < need) {
+      qw.scales[g] = Math.fround(need);
+      raised.add(g);
+    }
+  }
+  if (raised.size === 0) return;
+  const { groupOf } = groupLayout(dims, spec);
+  const m = spec.multiplier ?? 1;
+  for (let i = 0; i < data.length; i++) {
+    const g = groupOf(i);
+    if (raised.has(g)) qw.q[i] = quantizeValue(data[i] * m, qw.scales[g], qw.zeroPoints[g], qw.range);
+  }
+}
+
+/** Smallest weight scale per channel that keeps bias / (s_activation · s_weight) inside int32 (with 2x margin). */
+export function minWeightScalesForBias(st: EmitState, scope: GraphScope, node: NodeProto, input: number, activation: string, aq: ActivationQuant, multiplier = 1): Float32Array {
+  const { data } = st.constantFloat(node.input[input], scope);
+  const sx = aq.params(activation).scale;
+  const out = new Float32Array(data.length);
+  for (let c = 0; c < data.length; c++) out[c] = Math.abs(data[c] * multiplier) / (sx * (INT32_MAX / 2));
+  return out;
+}
 
 /**
  * int32 bias: scale[c] = s_activation · s_weight[c] · multiplier, zero point 0, so the integer

@@ -23,26 +23,33 @@ export interface ClonedModel {
   graphs: Map<GraphProto, GraphProto>;
 }
 
+/**
+ * Shallow copy that keeps the prototype: protobuf-es keeps proto2 defaults (unset fields such as
+ * NodeProto.domain) on the prototype, so a plain spread would turn them into undefined.
+ */
+function copy<T extends object>(msg: T, changes: Partial<T>): T {
+  return Object.assign(Object.create(Object.getPrototypeOf(msg) as object) as T, msg, changes);
+}
+
 export function cloneStructure(model: Model): ClonedModel {
   const nodes = new Map<NodeProto, NodeProto>();
   const graphs = new Map<GraphProto, GraphProto>();
   const cloneGraph = (g: GraphProto): GraphProto => {
-    const c: GraphProto = { ...g, node: g.node.map(cloneNode), initializer: [...g.initializer], input: [...g.input], output: [...g.output], valueInfo: [...g.valueInfo] };
+    const c = copy(g, { node: g.node.map(cloneNode), initializer: [...g.initializer], input: [...g.input], output: [...g.output], valueInfo: [...g.valueInfo] });
     graphs.set(g, c);
     return c;
   };
   const cloneNode = (n: NodeProto): NodeProto => {
-    const c: NodeProto = {
-      ...n,
+    const c = copy(n, {
       input: [...n.input],
       output: [...n.output],
-      attribute: n.attribute.map((a) => (a.g || a.graphs.length ? { ...a, g: a.g ? cloneGraph(a.g) : a.g, graphs: a.graphs.map(cloneGraph) } : a)),
-    };
+      attribute: n.attribute.map((a) => (a.g || a.graphs.length ? copy(a, { g: a.g ? cloneGraph(a.g) : a.g, graphs: a.graphs.map(cloneGraph) }) : a)),
+    });
     nodes.set(n, c);
     return c;
   };
   const graph = cloneGraph(model.proto.graph!);
-  return { proto: { ...model.proto, graph, opsetImport: [...model.proto.opsetImport], metadataProps: [...model.proto.metadataProps] }, nodes, graphs };
+  return { proto: copy(model.proto, { graph, opsetImport: [...model.proto.opsetImport], metadataProps: [...model.proto.metadataProps] }), nodes, graphs };
 }
 
 /** Pending changes to one graph, applied when the emitter rebuilds its node list. */

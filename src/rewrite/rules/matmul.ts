@@ -20,6 +20,11 @@ export const matmulRule: OpRule = {
       return blockEdit(node, ctx, ctx.plan.bits === 4 ? 4 : 8);
     }
     if (ctx.mode === 'dynamic') return [{ kind: 'dynamic-matmul', scope: ctx.scope, node, clip: ctx.plan.clip }, record(node, ctx, 8, 'dynamic')];
+    // Static mode: a MatMul fed by a float op (LayerNorm, GELU, attention) would start a new Q/DQ
+    // island; DynamicQuantizeMatMul quantizes its input at run time instead (faster and more accurate).
+    if (!ctx.isQuantized(node.input[0])) {
+      return [{ kind: 'dynamic-matmul', scope: ctx.scope, node, clip: ctx.plan.clip }, record(node, ctx, 8, 'dynamic', 'input comes from a float op: dynamic activation quantization')];
+    }
     const spec = weight8(ctx, 1);
     const a = node.input[0];
     const ar = ctx.range(a);
