@@ -9,6 +9,7 @@ export * from './documents/index.js';
 export * from './runtime/index.js';
 export * from './data/index.js';
 export * from './calibrate/index.js';
+export * from './rewrite/index.js';
 export * from './quant/index.js';
 export * from './pipeline/index.js';
 export * from './report/index.js';

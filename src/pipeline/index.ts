@@ -4,3 +4,4 @@ export * from './load-data.js';
 export * from './sensitivity.js';
 export * from './evaluator.js';
 export * from './search.js';
+export * from './quantize.js';
