@@ -5,6 +5,7 @@ import { register as bench } from './bench.js';
 import { register as evalCommand } from './eval.js';
 import { register as sensitivity } from './sensitivity.js';
 import { register as search } from './search.js';
+import { register as quantizeCommand } from './quantize.js';
 
 /** Every command, registered in this order (one line per command). */
 export const COMMANDS: readonly ((program: Command) => void)[] = [
@@ -14,4 +15,5 @@ export const COMMANDS: readonly ((program: Command) => void)[] = [
   evalCommand,
   sensitivity,
   search,
+  quantizeCommand,
 ];

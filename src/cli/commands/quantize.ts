@@ -1,0 +1,139 @@
+import type { Command } from 'commander';
+import { formatBytes, printJson, printText, progressBar, table, warn } from '../output.js';
+
+interface QuantizeFlags {
+  bits?: string;
+  mode?: string;
+  data?: string;
+  calib?: string;
+  method?: string;
+  samples?: string;
+  batchSize?: string;
+  plan?: string;
+  activationType?: string;
+  symmetric?: boolean;
+  asymmetric?: boolean;
+  blockSize?: string;
+  groupSize?: string;
+  format?: string;
+  accuracyLevel?: string;
+  weightClip?: string;
+  excludeOp: string[];
+  excludeNode: string[];
+  includeNode: string[];
+  noFold?: boolean;
+  fold?: boolean;
+  output?: string;
+  force?: boolean;
+  externalData?: boolean;
+  fidelitySamples?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)];
+
+/** Defaults are those of QuantizeOptionsSchema (documents/quantize-options.ts); help text repeats them. */
+export function register(program: Command): void {
+  program
+    .command('quantize')
+    .description('write an INT8 (static QDQ or dynamic) or INT4 (MatMulNBits / blocked QDQ) model, checked in onnxruntime')
+    .argument('<model>', 'ONNX model file')
+    .option('--bits <n>', 'weight bits: 8 or 4 (default 8)')
+    .option('--mode <mode>', 'auto | static | dynamic | weight-only (default auto: static with --data/--calib, dynamic without, weight-only for 4 bits)')
+    .option('--data <path>', "calibration data (.npy, .npz, folder, .jsonl or 'random'); also used for the fidelity check")
+    .option('--calib <file>', 'calibration table (qtool.calibration/1) instead of --data')
+    .option('--method <name>', 'calibration method with --data: minmax | percentile | entropy | mse (default minmax)')
+    .option('--samples <n>', 'at most this many calibration samples (default 256)')
+    .option('--batch-size <n>', 'calibration batch size (default 32)')
+    .option('--plan <file>', 'mixed-precision plan (qtool.plan/1): bits per layer')
+    .option('--activation-type <t>', 'static activations: uint8 (asymmetric) or int8 (symmetric) (default uint8)')
+    .option('--symmetric', 'symmetric weights (default for 8 bits)')
+    .option('--asymmetric', 'asymmetric weights with zero points (default for 4 bits)')
+    .option('--block-size <n>', 'INT4 block size along the reduction axis: 16, 32, 64, 128 (default 32)')
+    .option('--group-size <n>', '8-bit MatMul/Gemm weights in groups of n (8-bit MatMulNBits)')
+    .option('--format <f>', 'INT4 form: nbits (com.microsoft MatMulNBits) or qdq (opset-21 DequantizeLinear) (default nbits)')
+    .option('--accuracy-level <n>', 'MatMulNBits accuracy_level 0-4 (default 4: int8 compute)')
+    .option('--weight-clip <m>', 'none | mse: per-channel/per-block clip search (default none)')
+    .option('--exclude-op <types>', 'keep these op types float (comma-separated, repeatable)', collect, [])
+    .option('--exclude-node <names>', 'keep these nodes float (names or layer ids; comma-separated, repeatable)', collect, [])
+    .option('--include-node <names>', 'quantize only these nodes (comma-separated, repeatable)', collect, [])
+    .option('--no-fold', 'keep Relu/Clip nodes instead of absorbing them into the quantized range')
+    .option('-o, --output <file>', 'output model (default: <model>.int8.onnx / <model>.int4.onnx next to the input)')
+    .option('--force', 'overwrite an existing output file')
+    .option('--external-data', 'store tensors in <output>.data next to the output')
+    .option('--fidelity-samples <n>', 'samples for the float vs quantized check when --data is given (default 64, 0 skips)')
+    .option('--json', 'print one JSON document (qtool.quantize-summary/1) on stdout')
+    .option('--quiet', 'no progress or notes on stderr')
+    .action(async (modelPath: string, flags: QuantizeFlags) => {
+      const api = await import('../../index.js');
+      const num = (flag: string, v: string | undefined): number | undefined => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (v.trim() === '' || !Number.isFinite(n)) throw new api.UsageError('E_FLAG', `${flag}: expected a number, got "${v}"`);
+        return n;
+      };
+      if (flags.symmetric && flags.asymmetric) throw new api.UsageError('E_OPTION_CONFLICT', '--symmetric and --asymmetric are alternatives: give one');
+      const options = api.parseQuantizeOptions({
+        bits: num('--bits', flags.bits) as 4 | 8 | undefined,
+        mode: flags.mode as never,
+        data: flags.data,
+        calib: flags.calib,
+        method: flags.method as never,
+        samples: num('--samples', flags.samples),
+        batchSize: num('--batch-size', flags.batchSize),
+        plan: flags.plan,
+        activationType: flags.activationType as never,
+        symmetric: flags.symmetric ? true : flags.asymmetric ? false : undefined,
+        blockSize: num('--block-size', flags.blockSize) as never,
+        groupSize: num('--group-size', flags.groupSize) as never,
+        format: flags.format as never,
+        accuracyLevel: num('--accuracy-level', flags.accuracyLevel) as never,
+        weightClip: flags.weightClip as never,
+        excludeOps: flags.excludeOp,
+        excludeNodes: flags.excludeNode,
+        includeNodes: flags.includeNode,
+        foldActivations: flags.fold !== false,
+        output: flags.output,
+        force: flags.force,
+        externalData: flags.externalData,
+        fidelitySamples: num('--fidelity-samples', flags.fidelitySamples),
+      });
+      const bar = progressBar('calibrating', flags.quiet);
+      const result = await api.quantize(modelPath, options, {
+        onProgress: (e) => {
+          if (e.stage === 'calibrate' && e.done !== undefined && e.total !== undefined) bar.update(e.done, e.total);
+        },
+      });
+      bar.done();
+      const s = result.summary;
+      if (flags.json) {
+        printJson(s);
+        return;
+      }
+      if (!flags.quiet) for (const n of s.notes) warn(`note: ${n}`);
+      const lines: string[] = [];
+      lines.push(`${s.output.file}: ${s.mode} ${s.bits}-bit, ${formatBytes(s.input.sizeBytes)} → ${formatBytes(s.output.sizeBytes)} (${s.sizeRatio.toFixed(3)}x)`);
+      lines.push('');
+      lines.push(table(['op', 'int8', 'int4', 'float'], Object.entries(s.byOpType).map(([op, c]) => [op, String(c.int8), String(c.int4), String(c.float)])));
+      const floats = s.layers.filter((l) => l.reason);
+      if (floats.length) {
+        lines.push('');
+        lines.push(table(['layer', 'op', 'as', 'why'], floats.map((l) => [l.id, l.opType, l.bits === 'float' ? 'float' : `${l.bits}-bit ${l.scheme}`, l.reason ?? ''])));
+      }
+      const fused = Object.entries(s.runtime.optimizedOps).filter(([op]) => /^(QLinear|QGemm|MatMulNBits|DynamicQuantize|MatMulIntegerToFloat)/.test(op));
+      lines.push('');
+      lines.push(`onnxruntime loaded it; integer kernels: ${fused.length ? fused.map(([op, n]) => `${op} ${n}`).join(', ') : 'none'}`);
+      if (s.fidelity) {
+        lines.push('');
+        lines.push(`fidelity on ${s.fidelity.samples} samples:`);
+        lines.push(
+          table(
+            ['output', 'cosine', 'SQNR dB', 'max |err|', 'top-1 agree'],
+            s.fidelity.outputs.map((o) => [o.name, o.cosine.toFixed(5), o.sqnrDb.toFixed(1), o.maxAbsError.toPrecision(3), o.top1Agreement === undefined ? '-' : `${(100 * o.top1Agreement).toFixed(1)}%`]),
+          ),
+        );
+      }
+      printText(lines.join('\n'));
+    });
+}
