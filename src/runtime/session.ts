@@ -5,9 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelProtoSchema, isExternal, saveModel, walkTensors, type Model } from '../onnx/index.js';
-import { makeTensor, type DType, type Tensor } from '../tensor/index.js';
+import { makeTensor, type DType, type Feeds, type Tensor } from '../tensor/index.js';
 
-export type Feeds = Readonly<Record<string, Tensor>>;
+export type { Feeds };
 
 export interface SessionOptions {
   /** Intra-op threads (default 1: steady figures on small machines). */

@@ -7,6 +7,9 @@ export interface Tensor<T extends DType = DType> {
   readonly data: DTypeMap[T];
 }
 
+/** Named input (or output) tensors of one model run. */
+export type Feeds = Readonly<Record<string, Tensor>>;
+
 export function numElements(dims: readonly number[]): number {
   let n = 1;
   for (const d of dims) n *= d;
