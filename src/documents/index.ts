@@ -9,3 +9,4 @@ export * from './bench-report.js';
 export * from './eval-report.js';
 export * from './sensitivity-report.js';
 export * from './search-report.js';
+export * from './batch-jobs.js';

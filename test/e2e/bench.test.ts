@@ -1,7 +1,11 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BenchReportSchema, type BenchReport } from '../../src/documents/index.js';
+import { quantize } from '../../src/pipeline/index.js';
 import { FMNIST } from '../helpers/paths.js';
 import { hasStackTrace, spawnQtool } from '../helpers/spawn.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 /** Every figure of one model is positive and the percentiles are ordered. */
 function expectSaneFigures(report: BenchReport): void {
@@ -25,12 +29,18 @@ function expectSaneFigures(report: BenchReport): void {
 }
 
 describe('qtool bench', () => {
-  // fp32 cnn vs fp32 mlp (two different models, so every ratio is a real figure).
-  const models = [FMNIST.cnn, FMNIST.mlp];
+  // fmnist_cnn fp32 against its static INT8 (QDQ) model made by quantize().
+  let dir: string;
+  let models: string[];
   let json: ReturnType<typeof spawnQtool>;
-  beforeAll(() => {
+  beforeAll(async () => {
+    dir = makeTempDir('qtool-bench-');
+    const int8 = path.join(dir, 'fmnist_cnn.int8.onnx');
+    await quantize(FMNIST.cnn, { bits: 8, mode: 'static', data: FMNIST.calibX, samples: 64, output: int8, fidelitySamples: 0 });
+    models = [FMNIST.cnn, int8];
     json = spawnQtool(['bench', ...models, '--runs', '8', '--warmup', '2', '--batch', '1,4', '--json']);
   });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('--json prints one qtool.bench/1 document with every field', () => {
     expect(json.code, json.stderr).toBe(0);
@@ -45,6 +55,8 @@ describe('qtool bench', () => {
     expect(report.models[0].ratios).toBeUndefined();
     const ratios = report.models[1].ratios!;
     expect(ratios.size).toBeCloseTo(report.models[1].size.totalBytes / report.models[0].size.totalBytes, 9);
+    // INT8 weights: about a quarter of the float file.
+    expect(ratios.size).toBeLessThan(0.35);
     expect(ratios.batches.map((b) => b.batchSize)).toEqual([1, 4]);
     for (const b of ratios.batches) expect(b.speedup).toBeGreaterThan(0);
     // Separate processes: each model has its own baseline memory.
@@ -55,7 +67,7 @@ describe('qtool bench', () => {
   it('prints a side-by-side table with ratios, and Markdown', () => {
     const text = spawnQtool(['bench', ...models, '--runs', '3', '--warmup', '1', '--data', FMNIST.valX]);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/fmnist_cnn\.onnx\s+fmnist_mlp\.onnx/);
+    expect(text.stdout).toMatch(/fmnist_cnn\.onnx\s+fmnist_cnn\.int8\.onnx/);
     for (const row of ['size', 'session create (ms)', 'peak RSS', 'batch 1 p50 (ms)', 'batch 1 p90 (ms)', 'batch 1 p99 (ms)', 'batch 1 mean (ms)', 'batch 1 runs', 'batch 1 samples/s']) {
       expect(text.stdout).toContain(row);
     }

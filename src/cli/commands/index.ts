@@ -3,6 +3,7 @@ import { register as inspect } from './inspect.js';
 import { register as calibrateCommand } from './calibrate.js';
 import { register as bench } from './bench.js';
 import { register as evalCommand } from './eval.js';
+import { register as batch } from './batch.js';
 import { register as sensitivity } from './sensitivity.js';
 import { register as search } from './search.js';
 import { register as quantizeCommand } from './quantize.js';
@@ -13,6 +14,7 @@ export const COMMANDS: readonly ((program: Command) => void)[] = [
   calibrateCommand,
   bench,
   evalCommand,
+  batch,
   sensitivity,
   search,
   quantizeCommand,

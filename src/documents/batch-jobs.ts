@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { EvalMetricSchema } from './eval-report.js';
+import { QuantizeOptionsSchema } from './quantize-options.js';
+
+/** A job's recipe: the quantize() options (output and force come from the job and the runner). */
+export const BatchRecipeSchema = QuantizeOptionsSchema.omit({ output: true, force: true });
+export type BatchRecipe = z.output<typeof BatchRecipeSchema>;
+
+/**
+ * The written form of a recipe: every field optional and without defaults (so a job's recipe only
+ * overrides what it names over the file's `defaults`), unknown keys refused.
+ */
+export const WrittenRecipeSchema = z.strictObject(
+  Object.fromEntries(Object.entries(BatchRecipeSchema.shape).map(([k, v]) => [k, (v instanceof z.ZodDefault ? (v.unwrap() as z.ZodType) : (v as z.ZodType)).optional()])),
+) as unknown as z.ZodType<Partial<z.input<typeof BatchRecipeSchema>>>;
+
+/** Optional accuracy gate run on the job's output after it is written (like `qtool eval`). */
+export const BatchGateSchema = z.object({
+  data: z.string().describe('evaluation inputs'),
+  labels: z.string().optional().describe('labels .npy for accuracy/top5/perplexity'),
+  reference: z.string().optional().describe('reference model (default: the job input model)'),
+  metric: EvalMetricSchema.optional(),
+  failUnder: z.number().optional(),
+  maxDrop: z.number().nonnegative().optional(),
+  maxSamples: z.number().int().positive().optional(),
+  batchSize: z.number().int().positive().optional(),
+});
+export type BatchGate = z.infer<typeof BatchGateSchema>;
+
+export const BatchJobSchema = z.object({
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"')
+    .describe('unique job name'),
+  model: z.string().describe('input model; paths are relative to the jobs file'),
+  output: z.string().describe('output model path'),
+  recipe: WrittenRecipeSchema.default({}).describe('quantize options (bits, mode, plan, data/calib, …); unset fields come from `defaults`'),
+  gate: BatchGateSchema.optional(),
+});
+export type BatchJob = z.infer<typeof BatchJobSchema>;
+
+/** qtool.batch-jobs/1: the jobs file `qtool batch` reads. `kind`/`version` may be omitted when writing one by hand. */
+export const BatchJobsSchema = z
+  .object({
+    kind: z.literal('qtool.batch-jobs').optional(),
+    version: z.literal(1).optional(),
+    /** Recipe fields shared by every job (a job's own recipe wins). */
+    defaults: WrittenRecipeSchema.default({}),
+    jobs: z.array(BatchJobSchema).min(1),
+  })
+  .superRefine((doc, ctx) => {
+    const ids = new Set<string>();
+    const outputs = new Set<string>();
+    doc.jobs.forEach((j, i) => {
+      if (ids.has(j.id)) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'id'], message: `duplicate job id "${j.id}"` });
+      if (outputs.has(j.output)) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'output'], message: `output "${j.output}" is written by an earlier job too` });
+      ids.add(j.id);
+      outputs.add(j.output);
+    });
+  });
+export type BatchJobs = z.infer<typeof BatchJobsSchema>;
+
+/** The sidecar `<output>.qtool-job.json` a finished job leaves, so a re-run can skip it. */
+export const BatchJobRecordSchema = z.object({
+  kind: z.literal('qtool.batch-job-record'),
+  version: z.literal(1),
+  id: z.string(),
+  /** sha256 of the normalized recipe + gate. */
+  recipeHash: z.string(),
+  /** sha256 of every input file (model, calibration data/table, plan, gate data/labels/reference) by path. */
+  inputs: z.record(z.string(), z.string()),
+  outputSha256: z.string(),
+});
+export type BatchJobRecord = z.infer<typeof BatchJobRecordSchema>;
+
+export const BatchJobStatusSchema = z.enum(['ok', 'skipped', 'failed', 'interrupted']);
+export type BatchJobStatus = z.infer<typeof BatchJobStatusSchema>;
+
+export const BatchJobResultSchema = z.object({
+  id: z.string(),
+  model: z.string(),
+  output: z.string(),
+  status: BatchJobStatusSchema,
+  /** Why a skipped job was skipped, or why a finished one was redone. */
+  note: z.string().optional(),
+  error: z.object({ code: z.string(), exitCode: z.number().int(), message: z.string() }).optional(),
+  durationMs: z.number(),
+  outputBytes: z.number().int().optional(),
+  sizeRatio: z.number().optional(),
+  gate: z.object({ metric: EvalMetricSchema, value: z.number(), passed: z.boolean(), drop: z.number().optional(), reason: z.string().optional() }).optional(),
+  recipeHash: z.string(),
+});
+export type BatchJobResult = z.infer<typeof BatchJobResultSchema>;
+
+/** qtool.batch-summary/1: what `qtool batch` did, one entry per job in file order. */
+export const BatchSummarySchema = z.object({
+  kind: z.literal('qtool.batch-summary'),
+  version: z.literal(1),
+  jobsFile: z.string(),
+  concurrency: z.number().int().positive(),
+  counts: z.object({ ok: z.number().int(), skipped: z.number().int(), failed: z.number().int(), interrupted: z.number().int() }),
+  jobs: z.array(BatchJobResultSchema),
+});
+export type BatchSummary = z.infer<typeof BatchSummarySchema>;

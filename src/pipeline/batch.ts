@@ -1,0 +1,248 @@
+/**
+ * Batch compression jobs (qtool batch): each job quantizes one model in its own child process, with an
+ * optional accuracy gate on the output. Failed jobs do not stop the others. A finished job leaves a
+ * sidecar `<output>.qtool-job.json` with the hashes of its inputs, recipe and output; a re-run skips
+ * jobs whose output and hashes are unchanged. Aborting kills the running children and removes their
+ * temp files; outputs are only ever renamed into place complete, so none is half-written.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  BatchJobRecordSchema,
+  BatchJobsSchema,
+  BatchRecipeSchema,
+  readDocument,
+  stringifyDocument,
+  writeDocument,
+  type BatchGate,
+  type BatchJob,
+  type BatchJobRecord,
+  type BatchJobResult,
+  type BatchRecipe,
+  type BatchSummary,
+} from '../documents/index.js';
+import { InputError, UsageError, toQtoolError } from '../errors.js';
+import { describeFsError } from '../files.js';
+import { childScript, interruptedError, runChild } from './child-process.js';
+
+export interface BatchRunOptions {
+  /** Jobs run at once, each in its own child process (default 1). */
+  concurrency?: number;
+  /** Redo jobs even when their output and hashes are unchanged. */
+  force?: boolean;
+  /** Abort: running children are killed (their temp files removed); pending jobs are not started. */
+  signal?: AbortSignal;
+  /** Also write the summary (qtool.batch-summary/1) here, atomically. */
+  summaryFile?: string;
+  onProgress?: (event: { id: string; phase: 'start' | 'done'; status?: BatchJobResult['status']; done: number; total: number }) => void;
+}
+
+/** One job with every path resolved against the jobs file's folder and its recipe merged with the defaults. */
+export interface ResolvedJob {
+  id: string;
+  /** As written in the jobs file (for the summary). */
+  written: { model: string; output: string };
+  model: string;
+  output: string;
+  recipe: BatchRecipe;
+  gate?: BatchGate;
+  recipeHash: string;
+}
+
+/** What a job's child process reports back. */
+export interface BatchJobOutcome {
+  outputBytes: number;
+  sizeRatio?: number;
+  gate?: BatchJobResult['gate'];
+}
+
+export function sidecarPath(output: string): string {
+  return `${output}.qtool-job.json`;
+}
+
+const resolveIn = (dir: string, p: string | undefined) => (p === undefined || p === 'random' ? p : path.resolve(dir, p));
+
+/** Read and validate a jobs file; resolve its paths and recipes. */
+export function loadBatchJobs(file: string): ResolvedJob[] {
+  const doc = readDocument(file, BatchJobsSchema);
+  const dir = path.dirname(path.resolve(file));
+  return doc.jobs.map((job: BatchJob) => {
+    const merged = BatchRecipeSchema.safeParse({ ...doc.defaults, ...job.recipe });
+    if (!merged.success) throw new InputError('E_DOCUMENT_INVALID', `job "${job.id}": recipe: ${merged.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { file });
+    const recipe = merged.data;
+    // The hash covers the recipe and gate as written (relative paths), so moving the whole tree keeps it.
+    const recipeHash = createHash('sha256').update(stringifyDocument({ recipe, gate: job.gate ?? null })).digest('hex');
+    const resolvedRecipe: BatchRecipe = { ...recipe, data: resolveIn(dir, recipe.data), calib: resolveIn(dir, recipe.calib), plan: resolveIn(dir, recipe.plan) };
+    const gate = job.gate ? { ...job.gate, data: path.resolve(dir, job.gate.data), labels: resolveIn(dir, job.gate.labels), reference: resolveIn(dir, job.gate.reference) } : undefined;
+    return { id: job.id, written: { model: job.model, output: job.output }, model: path.resolve(dir, job.model), output: path.resolve(dir, job.output), recipe: resolvedRecipe, gate, recipeHash };
+  });
+}
+
+/** sha256 of a file, or of a folder's files (names and contents, sorted); 'missing' when absent. */
+export function hashPath(p: string): string {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(p);
+  } catch {
+    return 'missing';
+  }
+  const h = createHash('sha256');
+  if (stat.isDirectory()) {
+    for (const name of fs.readdirSync(p).sort()) h.update(`${name}\0${hashPath(path.join(p, name))}\n`);
+    return h.digest('hex');
+  }
+  const fd = fs.openSync(p, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/** Hashes of every input file a job reads, keyed by absolute path. */
+export function jobInputHashes(job: ResolvedJob): Record<string, string> {
+  const files = [job.model, job.recipe.data, job.recipe.calib, job.recipe.plan, job.gate?.data, job.gate?.labels, job.gate?.reference];
+  const out: Record<string, string> = {};
+  for (const f of files) if (f && f !== 'random' && !(f in out)) out[f] = hashPath(f);
+  return out;
+}
+
+/** Why the job must run again, or undefined when its output is current. */
+export function staleReason(job: ResolvedJob, inputs: Record<string, string>): string | undefined {
+  if (!fs.existsSync(job.output)) return 'no output yet';
+  let record: BatchJobRecord;
+  try {
+    record = readDocument(sidecarPath(job.output), BatchJobRecordSchema);
+  } catch {
+    return 'no job record next to the output';
+  }
+  if (record.recipeHash !== job.recipeHash) return 'recipe changed';
+  const a = Object.entries(record.inputs).sort();
+  const b = Object.entries(inputs).sort();
+  if (JSON.stringify(a) !== JSON.stringify(b)) return 'an input file changed';
+  if (hashPath(job.output) !== record.outputSha256) return 'the output was modified';
+  return undefined;
+}
+
+/** Remove temp files a killed child left next to `output` (writeFileAtomic names them .qtool-tmp-<pid>-…). */
+export function removeChildTempFiles(output: string, pid: number | undefined): void {
+  if (pid === undefined) return;
+  const dir = path.dirname(output);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.startsWith(`.qtool-tmp-${pid}-`)) fs.rmSync(path.join(dir, n), { force: true });
+}
+
+/**
+ * Run every job of a jobs file (qtool.batch-jobs/1), `concurrency` at a time, each in its own child
+ * process; continue past failures; return the summary (qtool.batch-summary/1). Never throws for a
+ * failed job: callers check `summary.counts.failed`.
+ */
+export async function runBatch(jobsFile: string, options: BatchRunOptions = {}): Promise<BatchSummary> {
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('E_FLAG', `--concurrency: expected a positive integer, got ${concurrency}`);
+  const jobs = loadBatchJobs(jobsFile);
+  if (options.summaryFile) checkSummaryPath(options.summaryFile, jobs);
+  const results: BatchJobResult[] = new Array(jobs.length);
+  const running = new Map<string, { pid: number | undefined; output: string }>();
+  const onAbort = () => {
+    // Synchronous on purpose: the CLI exits right after SIGINT handlers run.
+    for (const r of running.values()) removeChildTempFiles(r.output, r.pid);
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let next = 0;
+  let done = 0;
+
+  const runOne = async (index: number): Promise<void> => {
+    const job = jobs[index];
+    const base = { id: job.id, model: job.written.model, output: job.written.output, recipeHash: job.recipeHash };
+    const t0 = Date.now();
+    options.onProgress?.({ id: job.id, phase: 'start', done, total: jobs.length });
+    let result: BatchJobResult;
+    if (options.signal?.aborted) {
+      result = { ...base, status: 'interrupted', durationMs: 0 };
+    } else {
+      const inputs = jobInputHashes(job);
+      const stale = options.force ? 'forced' : staleReason(job, inputs);
+      if (!stale) {
+        result = { ...base, status: 'skipped', note: 'output and input hashes unchanged', durationMs: Date.now() - t0, outputBytes: fs.statSync(job.output).size };
+      } else {
+        fs.rmSync(sidecarPath(job.output), { force: true });
+        try {
+          fs.mkdirSync(path.dirname(job.output), { recursive: true });
+          const child = runChild<BatchJobOutcome>(childScript('batch-child.js'), job, { signal: options.signal, name: job.id });
+          running.set(job.id, { pid: child.pid, output: job.output });
+          let outcome: BatchJobOutcome;
+          try {
+            outcome = await child.result;
+          } finally {
+            running.delete(job.id);
+            removeChildTempFiles(job.output, child.pid);
+          }
+          const gateFailed = outcome.gate && !outcome.gate.passed;
+          result = {
+            ...base,
+            status: gateFailed ? 'failed' : 'ok',
+            note: stale,
+            error: gateFailed ? { code: 'E_FAIL_UNDER', exitCode: 4, message: outcome.gate!.reason ?? 'gate failed' } : undefined,
+            durationMs: Date.now() - t0,
+            outputBytes: outcome.outputBytes,
+            sizeRatio: outcome.sizeRatio,
+            gate: outcome.gate,
+          };
+          if (!gateFailed) {
+            const record: BatchJobRecord = { kind: 'qtool.batch-job-record', version: 1, id: job.id, recipeHash: job.recipeHash, inputs, outputSha256: hashPath(job.output) };
+            writeDocument(sidecarPath(job.output), record);
+          }
+        } catch (err) {
+          const e = toQtoolError(err);
+          const interrupted = e.code === interruptedError().code;
+          result = { ...base, status: interrupted ? 'interrupted' : 'failed', note: stale, error: interrupted ? undefined : { code: e.code, exitCode: e.exitCode, message: e.message }, durationMs: Date.now() - t0 };
+        }
+      }
+    }
+    const { recipeHash, ...rest } = result;
+    results[index] = { ...rest, recipeHash };
+    done++;
+    options.onProgress?.({ id: job.id, phase: 'done', status: result.status, done, total: jobs.length });
+  };
+
+  const worker = async (): Promise<void> => {
+    while (next < jobs.length) await runOne(next++);
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  const count = (s: BatchJobResult['status']) => results.filter((r) => r.status === s).length;
+  const summary: BatchSummary = {
+    kind: 'qtool.batch-summary',
+    version: 1,
+    jobsFile,
+    concurrency,
+    counts: { ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted') },
+    jobs: results,
+  };
+  if (options.summaryFile && !options.signal?.aborted) writeDocument(options.summaryFile, summary);
+  return summary;
+}
+
+/** Refuse a summary path that would overwrite a job's input or output. */
+export function checkSummaryPath(file: string, jobs: readonly ResolvedJob[]): void {
+  const abs = path.resolve(file);
+  for (const j of jobs) if (abs === j.output || abs === j.model) throw new UsageError('E_FLAG', `--summary ${file}: expected a new file, got job "${j.id}"'s ${abs === j.output ? 'output' : 'model'}`);
+  try {
+    if (fs.statSync(abs).isDirectory()) throw new UsageError('E_FLAG', `--summary ${file}: is a directory, expected a file`);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new InputError('E_WRITE', describeFsError(err, 'cannot write'), { file });
+  }
+}
