@@ -297,7 +297,7 @@ function finishOpsets(st: EmitState, opset: number): void {
       st.notes.push(`default-domain opset raised from ${opset} to ${st.minOpset} for int4 DequantizeLinear (no existing op changes meaning between them)`);
     }
   }
-  if (st.qdqDomain === 'com.microsoft' && st.domains.has('com.microsoft') && st.tensorMap.size > 0) {
+  if (st.usedMsQdq) {
     st.notes.push(`opset ${opset} < 13: QuantizeLinear/DequantizeLinear emitted in the com.microsoft domain, which has per-axis scales, so the model's opset is unchanged`);
   }
   for (const [domain, version] of [...st.domains].sort()) {

@@ -82,6 +82,8 @@ export class EmitState {
   minOpset = 0;
   activationCount = 0;
   weightCount = 0;
+  /** A com.microsoft QuantizeLinear/DequantizeLinear was emitted. */
+  usedMsQdq = false;
 
   constructor(
     readonly model: Model,
@@ -119,6 +121,7 @@ export class EmitState {
   node(spec: Omit<NodeSpec, 'name'> & { name: string }, origin: string): NodeProto {
     if (spec.domain === 'com.microsoft') this.needDomain('com.microsoft', 1);
     const isQdq = spec.opType === 'QuantizeLinear' || spec.opType === 'DequantizeLinear';
+    if (isQdq && spec.domain === 'com.microsoft') this.usedMsQdq = true;
     return makeNode({ ...spec, name: isQdq ? '' : this.allocate(spec.name), metadata: { 'qtool.origin': origin } });
   }
 
