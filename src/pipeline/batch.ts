@@ -22,9 +22,10 @@ import {
   type BatchRecipe,
   type BatchSummary,
 } from '../documents/index.js';
-import { InputError, UsageError, toQtoolError } from '../errors.js';
+import { EXIT_CODES, InputError, UsageError, toQtoolError } from '../errors.js';
 import { describeFsError } from '../files.js';
 import { childScript, interruptedError, runChild } from './child-process.js';
+import { evalGateCode } from './eval.js';
 
 export interface BatchRunOptions {
   /** Jobs run at once, each in its own child process (default 1). */
@@ -191,7 +192,7 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
             ...base,
             status: gateFailed ? 'failed' : 'ok',
             note: stale,
-            error: gateFailed ? { code: 'E_FAIL_UNDER', exitCode: 4, message: outcome.gate!.reason ?? 'gate failed' } : undefined,
+            error: gateFailed ? { code: evalGateCode(outcome.gate!), exitCode: EXIT_CODES.gate, message: outcome.gate!.reason ?? 'gate failed' } : undefined,
             durationMs: Date.now() - t0,
             outputBytes: outcome.outputBytes,
             sizeRatio: outcome.sizeRatio,

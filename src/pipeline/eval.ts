@@ -106,10 +106,15 @@ export function evalGate(metric: EvalMetric, value: number, referenceValue: numb
   return { metric, value, failUnder: s.failUnder, maxDrop: s.maxDrop, referenceValue, drop, passed: reasons.length === 0, reason: reasons.length ? reasons.join('; ') : undefined };
 }
 
+/** E_FAIL_UNDER when the value is past --fail-under, else E_MAX_DROP (the drop was too large). */
+export function evalGateCode(gate: EvalGate): 'E_FAIL_UNDER' | 'E_MAX_DROP' {
+  return gate.reason?.includes('--fail-under') ? 'E_FAIL_UNDER' : 'E_MAX_DROP';
+}
+
 /** The GateError to raise after the report was shown/written, when its gate failed. */
 export function evalGateError(report: EvalReport): GateError | undefined {
   if (!report.gate || report.gate.passed) return undefined;
-  return new GateError('E_FAIL_UNDER', report.gate.reason ?? 'the evaluation gate failed', { file: report.model });
+  return new GateError(evalGateCode(report.gate), report.gate.reason ?? 'the evaluation gate failed', { file: report.model });
 }
 
 /**

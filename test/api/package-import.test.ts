@@ -34,18 +34,20 @@ describe("import … from 'qtool'", () => {
     expect(JSON.parse(r.stdout)).toEqual([]);
   });
 
-  it('runs load → bench → eval on fmnist_mlp (100 validation images)', () => {
+  it('runs load → bench → eval → quantize → eval on fmnist_mlp (100 validation images)', () => {
     const r = run(`
-import { loadModel, inspectModel, bench, evaluate, BenchReportSchema, EvalReportSchema, QtoolError } from 'qtool';
+import { loadModel, inspectModel, bench, evaluate, quantize, BenchReportSchema, EvalReportSchema, QtoolError } from 'qtool';
 const model = loadModel(${JSON.stringify(FMNIST.mlp)});
 const summary = inspectModel(model);
 const report = await bench([${JSON.stringify(FMNIST.mlp)}], { runs: 3, warmup: 1, batchSizes: [1, 4] });
 BenchReportSchema.parse(report);
 const ev = await evaluate(model, { data: ${JSON.stringify(FMNIST.valX)}, labels: ${JSON.stringify(FMNIST.valY)}, maxSamples: 100 });
 EvalReportSchema.parse(ev);
+const q = await quantize(model, { bits: 8, mode: 'dynamic', output: 'mlp.int8.onnx', fidelitySamples: 0 });
+const qev = await evaluate(q.file, { data: ${JSON.stringify(FMNIST.valX)}, reference: ${JSON.stringify(FMNIST.mlp)}, maxSamples: 100 });
 let caught;
 try { loadModel('missing.onnx'); } catch (e) { caught = e; }
-console.log(JSON.stringify({ layers: summary.quantizableLayers.length, batches: report.models[0].results.map((x) => x.batchSize), p50: report.models[0].results[0].latency.p50Ms, samples: ev.samples, top1: ev.accuracy.top1, error: caught instanceof QtoolError ? caught.exitCode : null }));
+console.log(JSON.stringify({ layers: summary.quantizableLayers.length, batches: report.models[0].results.map((x) => x.batchSize), p50: report.models[0].results[0].latency.p50Ms, samples: ev.samples, top1: ev.accuracy.top1, sizeRatio: q.summary.sizeRatio, agreement: qev.reference.fidelity.top1Agreement, error: caught instanceof QtoolError ? caught.exitCode : null }));
 `);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
@@ -54,6 +56,8 @@ console.log(JSON.stringify({ layers: summary.quantizableLayers.length, batches: 
     expect(out.p50).toBeGreaterThan(0);
     expect(out.samples).toBe(100);
     expect(out.top1).toBeGreaterThan(0.8);
+    expect(out.sizeRatio).toBeLessThan(0.35);
+    expect(out.agreement).toBeGreaterThan(0.9);
     expect(out.error).toBe(3);
   });
 

@@ -36,6 +36,9 @@ export function register(program: Command): void {
       usage = (msg) => new api.UsageError('E_FLAG', msg);
       if (flags.json && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--json and --markdown: expected at most one, got both');
       const batchSizes = flags.batch.split(',').map((s) => positiveInt('--batch', s.trim()));
+      // Ctrl-C: kill the measuring child at once (the global handler then exits 130).
+      const controller = new AbortController();
+      process.on('SIGINT', () => controller.abort());
       const report = await api.bench(
         models,
         {
@@ -45,7 +48,7 @@ export function register(program: Command): void {
           batchSizes,
           threads: positiveInt('--threads', flags.threads),
         },
-        { onProgress: (e) => e.phase === 'start' && process.stderr.isTTY && warn(`measuring ${e.model} (${e.index + 1}/${e.total})`) },
+        { signal: controller.signal, onProgress: (e) => e.phase === 'start' && process.stderr.isTTY && warn(`measuring ${e.model} (${e.index + 1}/${e.total})`) },
       );
       for (const w of report.warnings) warn(w);
       if (flags.json) printJson(report);
