@@ -43,6 +43,42 @@ export function emitMatMulNBits(st: EmitState, scope: GraphScope, node: NodeProt
   const { w, K, N, bias } = matmulWeightKN(st, scope, node);
   const B = e.blockSize;
   const nb = Math.ceil(K / B);
+  const cc = st.cloneOf(node);
+  const origin = st.idOf(node);
+  const wName = node.input[1];
+  // A weight shared by several MatMuls (same settings, same alpha/transB) is packed once.
+  const cacheKey = `nbits\u0000${scope.path}\u0000${wName}\u0000${e.bits}/${e.blockSize}/${e.symmetric}/${e.clip}\u0000${node.opType}\u0000${getIntAttr(node, 'transB', 0)}\u0000${getFloatAttr(node, 'alpha', 1)}`;
+  const cached = st.weightCache.get(cacheKey) as { inputs: string[]; bytes: number } | undefined;
+  let bName: string;
+  let sName: string;
+  let zName = '';
+  let bytes: number;
+  if (cached) {
+    [bName, sName, zName] = cached.inputs;
+    bytes = cached.bytes;
+  } else {
+    [bName, sName, zName, bytes] = packNBits(st, scope, wName, w, K, N, e);
+    st.weightCache.set(cacheKey, { inputs: [bName, sName, zName], bytes });
+  }
+  const inputs = [cc.input[0], bName, sName, zName];
+  if (bias) {
+    inputs.push('', st.addInitializer(scope, `${node.input[2]}_bias`, 'float32', [N], Float32Array.from(bias)));
+    bytes += 4 * N;
+  }
+  while (inputs.length > 3 && inputs[inputs.length - 1] === '') inputs.pop();
+  const mm = st.node(
+    { name: `${node.name || node.opType}_MatMulNBits`, opType: 'MatMulNBits', domain: 'com.microsoft', inputs, outputs: [cc.output[0]], attrs: { K, N, bits: e.bits, block_size: B, accuracy_level: e.accuracyLevel } },
+    origin,
+  );
+  st.replaceNode(scope, node, [mm]);
+  st.needDomain('com.microsoft', 1);
+  st.tensorMap.set(wName, bName);
+  st.weightBytes.set(node, bytes);
+}
+
+function packNBits(st: EmitState, scope: GraphScope, wName: string, w: Float32Array, K: number, N: number, e: { bits: 4 | 8; blockSize: number; symmetric: boolean; clip: 'none' | 'mse' }): [string, string, string, number] {
+  const B = e.blockSize;
+  const nb = Math.ceil(K / B);
   const spec: WeightSpec = { bits: e.bits, symmetric: e.symmetric, granularity: 'block', axis: 1, blockSize: B, clip: e.clip };
   const qw = quantizeForSpec(transpose(w, K, N), [N, K], spec);
   const mid = 1 << (e.bits - 1);
@@ -61,8 +97,6 @@ export function emitMatMulNBits(st: EmitState, scope: GraphScope, node: NodeProt
       }
     }
   }
-  const origin = st.idOf(node);
-  const wName = node.input[1];
   const bName = st.addInitializer(scope, `${wName}_nbits`, 'uint8', [N, nb, blob], packed);
   const sName = st.addInitializer(scope, `${wName}_nbits_scales`, 'float32', [N * nb], Float32Array.from(qw.scales));
   let zName = '';
@@ -80,21 +114,7 @@ export function emitMatMulNBits(st: EmitState, scope: GraphScope, node: NodeProt
     zName = st.addInitializer(scope, `${wName}_nbits_zp`, 'uint8', [N * perN], zp);
     bytes += zp.length;
   }
-  const cc = st.cloneOf(node);
-  const inputs = [cc.input[0], bName, sName, zName];
-  if (bias) {
-    inputs.push('', st.addInitializer(scope, `${node.input[2]}_bias`, 'float32', [N], Float32Array.from(bias)));
-    bytes += 4 * N;
-  }
-  while (inputs.length > 3 && inputs[inputs.length - 1] === '') inputs.pop();
-  const mm = st.node(
-    { name: `${node.name || node.opType}_MatMulNBits`, opType: 'MatMulNBits', domain: 'com.microsoft', inputs, outputs: [cc.output[0]], attrs: { K, N, bits: e.bits, block_size: B, accuracy_level: e.accuracyLevel } },
-    origin,
-  );
-  st.replaceNode(scope, node, [mm]);
-  st.needDomain('com.microsoft', 1);
-  st.tensorMap.set(wName, bName);
-  st.weightBytes.set(node, bytes);
+  return [bName, sName, zName, bytes];
 }
 
 /**

@@ -22,7 +22,8 @@ export function activationParams(range: readonly [number, number], type: 'uint8'
 export function emitActivation(st: EmitState, scope: GraphScope, tensor: string, aq: ActivationQuant): void {
   const p = aq.params(tensor);
   const producer = scope.producers.get(tensor);
-  const origin = producer ? st.idOf(producer.node) : tensor;
+  const firstConsumer = scope.consumers.get(tensor)?.[0];
+  const origin = producer ? st.idOf(producer.node) : firstConsumer ? st.idOf(firstConsumer.node) : tensor;
   let source = tensor;
   if (scope.outputs.has(tensor) && producer) {
     source = st.allocate(`${tensor}_float`);
