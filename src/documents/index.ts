@@ -10,3 +10,4 @@ export * from './eval-report.js';
 export * from './sensitivity-report.js';
 export * from './search-report.js';
 export * from './batch-jobs.js';
+export * from './json-schema.js';
