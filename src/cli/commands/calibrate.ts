@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { collect, flagParser } from '../flags.js';
 import { printJson, printText, progressBar, table, warn } from '../output.js';
 
 interface CalibrateFlags {
@@ -19,7 +20,6 @@ interface CalibrateFlags {
   quiet?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function register(program: Command): void {
   program
@@ -43,12 +43,7 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (modelPath: string, flags: CalibrateFlags) => {
       const api = await import('../../index.js');
-      const num = (flag: string, v: string | undefined): number | undefined => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (v.trim() === '' || !Number.isFinite(n)) throw new api.UsageError('E_FLAG', `${flag}: expected a number, got "${v}"`);
-        return n;
-      };
+      const flag = flagParser(api.UsageError);
       const randomDims: Record<string, number> = {};
       for (const d of flags.dim) {
         const m = /^(.+)=(\d+)$/.exec(d);
@@ -57,13 +52,13 @@ export function register(program: Command): void {
       }
       const candidate = {
         method: flags.method,
-        percentile: num('--percentile', flags.percentile),
+        percentile: flag.number('--percentile', flags.percentile),
         symmetric: flags.symmetric,
-        bins: num('--bins', flags.bins),
-        batchSize: num('--batch-size', flags.batchSize),
-        maxSamples: num('--max-samples', flags.maxSamples),
-        seed: num('--seed', flags.seed),
-        movingAverage: num('--moving-average', flags.movingAverage),
+        bins: flag.number('--bins', flags.bins),
+        batchSize: flag.number('--batch-size', flags.batchSize),
+        maxSamples: flag.number('--max-samples', flags.maxSamples),
+        seed: flag.number('--seed', flags.seed),
+        movingAverage: flag.number('--moving-average', flags.movingAverage),
         skipNonfinite: flags.skipNonfinite,
       };
       const parsed = api.CalibrateOptionsSchema.safeParse(candidate);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { flagParser } from '../flags.js';
 import { printJson, printText, progressBar } from '../output.js';
 
 interface EvalFlags {
@@ -37,12 +38,7 @@ export function register(program: Command): void {
     .option('--markdown', 'print Markdown tables (for PRs and CI job summaries)')
     .action(async (modelPath: string, flags: EvalFlags) => {
       const api = await import('../../index.js');
-      const num = (flag: string, v: string | undefined, int = false): number | undefined => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (!Number.isFinite(n) || (int && (!Number.isInteger(n) || n < 1))) throw new api.UsageError('E_FLAG', `${flag}: expected ${int ? 'a positive integer' : 'a number'}, got "${v}"`);
-        return n;
-      };
+      const flag = flagParser(api.UsageError);
       const metric = flags.metric;
       if (metric !== undefined && !['accuracy', 'top5', 'perplexity', 'fidelity'].includes(metric)) {
         throw new api.UsageError('E_FLAG', `--metric: expected accuracy, top5, perplexity or fidelity, got "${metric}"`);
@@ -56,12 +52,12 @@ export function register(program: Command): void {
           labels: flags.labels,
           reference: flags.reference,
           metric: metric as 'accuracy' | undefined,
-          batchSize: num('--batch-size', flags.batchSize, true),
-          maxSamples: num('--max-samples', flags.maxSamples, true),
-          threads: num('--threads', flags.threads, true),
+          batchSize: flag.number('--batch-size', flags.batchSize, { int: true }),
+          maxSamples: flag.number('--max-samples', flags.maxSamples, { int: true }),
+          threads: flag.number('--threads', flags.threads, { int: true }),
           output: flags.output,
-          failUnder: num('--fail-under', flags.failUnder),
-          maxDrop: num('--max-drop', flags.maxDrop),
+          failUnder: flag.number('--fail-under', flags.failUnder),
+          maxDrop: flag.number('--max-drop', flags.maxDrop),
         },
         { onProgress: (e) => bar.update(e.done, e.total) },
       );

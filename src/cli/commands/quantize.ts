@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { collectList, flagParser } from '../flags.js';
 import { formatBytes, printJson, printText, progressBar, table, warn } from '../output.js';
 
 interface QuantizeFlags {
@@ -31,7 +32,6 @@ interface QuantizeFlags {
   quiet?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)];
 
 /** Defaults are those of QuantizeOptionsSchema (documents/quantize-options.ts); help text repeats them. */
 export function register(program: Command): void {
@@ -55,9 +55,9 @@ export function register(program: Command): void {
     .option('--format <f>', 'INT4 form: nbits (com.microsoft MatMulNBits) or qdq (opset-21 DequantizeLinear) (default nbits)')
     .option('--accuracy-level <n>', 'MatMulNBits accuracy_level 0-4 (default 4: int8 compute)')
     .option('--weight-clip <m>', 'none | mse: per-channel/per-block clip search (default none)')
-    .option('--exclude-op <types>', 'keep these op types float (comma-separated, repeatable)', collect, [])
-    .option('--exclude-node <names>', 'keep these nodes float (names or layer ids; comma-separated, repeatable)', collect, [])
-    .option('--include-node <names>', 'quantize only these nodes (comma-separated, repeatable)', collect, [])
+    .option('--exclude-op <types>', 'keep these op types float (comma-separated, repeatable)', collectList, [])
+    .option('--exclude-node <names>', 'keep these nodes float (names or layer ids; comma-separated, repeatable)', collectList, [])
+    .option('--include-node <names>', 'quantize only these nodes (comma-separated, repeatable)', collectList, [])
     .option('--no-fold', 'keep Relu/Clip nodes instead of absorbing them into the quantized range')
     .option('-o, --output <file>', 'output model (default: <model>.int8.onnx / <model>.int4.onnx next to the input)')
     .option('--force', 'overwrite an existing output file')
@@ -67,28 +67,23 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress or notes on stderr')
     .action(async (modelPath: string, flags: QuantizeFlags) => {
       const api = await import('../../index.js');
-      const num = (flag: string, v: string | undefined): number | undefined => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (v.trim() === '' || !Number.isFinite(n)) throw new api.UsageError('E_FLAG', `${flag}: expected a number, got "${v}"`);
-        return n;
-      };
+      const flag = flagParser(api.UsageError);
       if (flags.symmetric && flags.asymmetric) throw new api.UsageError('E_OPTION_CONFLICT', '--symmetric and --asymmetric are alternatives: give one');
       const options = api.parseQuantizeOptions({
-        bits: num('--bits', flags.bits) as 4 | 8 | undefined,
+        bits: flag.number('--bits', flags.bits) as 4 | 8 | undefined,
         mode: flags.mode as never,
         data: flags.data,
         calib: flags.calib,
         method: flags.method as never,
-        samples: num('--samples', flags.samples),
-        batchSize: num('--batch-size', flags.batchSize),
+        samples: flag.number('--samples', flags.samples),
+        batchSize: flag.number('--batch-size', flags.batchSize),
         plan: flags.plan,
         activationType: flags.activationType as never,
         symmetric: flags.symmetric ? true : flags.asymmetric ? false : undefined,
-        blockSize: num('--block-size', flags.blockSize) as never,
-        groupSize: num('--group-size', flags.groupSize) as never,
+        blockSize: flag.number('--block-size', flags.blockSize) as never,
+        groupSize: flag.number('--group-size', flags.groupSize) as never,
         format: flags.format as never,
-        accuracyLevel: num('--accuracy-level', flags.accuracyLevel) as never,
+        accuracyLevel: flag.number('--accuracy-level', flags.accuracyLevel) as never,
         weightClip: flags.weightClip as never,
         excludeOps: flags.excludeOp,
         excludeNodes: flags.excludeNode,
@@ -97,7 +92,7 @@ export function register(program: Command): void {
         output: flags.output,
         force: flags.force,
         externalData: flags.externalData,
-        fidelitySamples: num('--fidelity-samples', flags.fidelitySamples),
+        fidelitySamples: flag.number('--fidelity-samples', flags.fidelitySamples),
       });
       const bar = progressBar('calibrating', flags.quiet);
       const result = await api.quantize(modelPath, options, {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { flagParser } from '../flags.js';
 import { printJson, printText, progressBar } from '../output.js';
 
 interface SearchFlags {
@@ -53,12 +54,7 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (modelPath: string, flags: SearchFlags) => {
       const api = await import('../../index.js');
-      const num = (flag: string, v: string | undefined, int = false): number | undefined => {
-        if (v === undefined) return undefined;
-        const n = Number(v.replace(/%$/, ''));
-        if (!Number.isFinite(n) || n < 0 || (int && (!Number.isInteger(n) || n < 1))) throw new api.UsageError('E_FLAG', `${flag}: expected ${int ? 'a positive integer' : 'a non-negative number'}, got "${v}"`);
-        return n;
-      };
+      const flag = flagParser(api.UsageError);
       const bits = flags.bits.split(',').map((s) => s.trim());
       for (const b of bits) if (!['4', '8', '16', 'float'].includes(b)) throw new api.UsageError('E_FLAG', `--bits: expected a list of 4, 8, 16, float, got "${flags.bits}"`);
       if (new Set(bits).size < 2) throw new api.UsageError('E_FLAG', `--bits: expected at least two levels, got "${flags.bits}"`);
@@ -67,21 +63,21 @@ export function register(program: Command): void {
       if (!['static', 'dynamic', 'weight-only'].includes(flags.mode)) throw new api.UsageError('E_FLAG', `--mode: expected static, dynamic or weight-only, got "${flags.mode}"`);
       if (!['weights', 'rewrite'].includes(flags.evaluator)) throw new api.UsageError('E_FLAG', `--evaluator: expected weights or rewrite, got "${flags.evaluator}"`);
       if (flags.mode === 'static' && (flags.evaluator === 'rewrite' || flags.modelOut)) throw new api.UsageError('E_OPTION_CONFLICT', '--mode static: needs a calibration table, which qtool search does not build yet; use --mode weight-only or dynamic');
-      const maxSize = num('--max-size', flags.maxSize);
+      const maxSize = flag.number('--max-size', flags.maxSize, { min: 0 });
       const bar = progressBar('search', flags.quiet);
-      const probes = num('--probes', flags.probes, true)!;
+      const probes = flag.number('--probes', flags.probes, { int: true })!;
       const result = await api
         .search(modelPath, {
           data: flags.data,
           labels: flags.labels,
           eval: flags.eval,
           evalLabels: flags.evalLabels,
-          evalSamples: num('--eval-samples', flags.evalSamples, true),
+          evalSamples: flag.number('--eval-samples', flags.evalSamples, { int: true }),
           bits: bits.map((b) => (b === 'float' ? 'float' : Number(b))) as (4 | 8 | 16 | 'float')[],
           metric: flags.metric as 'accuracy',
-          maxDrop: num('--max-drop', flags.maxDrop),
+          maxDrop: flag.number('--max-drop', flags.maxDrop, { min: 0, percent: true }),
           maxSizeBytes: maxSize === undefined ? undefined : maxSize * 1e6,
-          maxEvaluations: num('--max-evaluations', flags.maxEvaluations, true),
+          maxEvaluations: flag.number('--max-evaluations', flags.maxEvaluations, { int: true }),
           mode: flags.mode as 'weight-only',
           evaluator: flags.evaluator as 'weights',
           sensitivityReport: flags.sensitivity,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { flagParser } from '../flags.js';
 import { printJson, printText, progressBar } from '../output.js';
 
 interface SensitivityFlags {
@@ -41,19 +42,14 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (modelPath: string, flags: SensitivityFlags) => {
       const api = await import('../../index.js');
-      const num = (flag: string, v: string | undefined, int = false): number | undefined => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (!Number.isFinite(n) || (int && (!Number.isInteger(n) || n < 1))) throw new api.UsageError('E_FLAG', `${flag}: expected ${int ? 'a positive integer' : 'a number'}, got "${v}"`);
-        return n;
-      };
+      const flag = flagParser(api.UsageError);
       const bits = flags.bits.split(',').map((s) => s.trim());
       for (const b of bits) if (!['4', '8', '16'].includes(b)) throw new api.UsageError('E_FLAG', `--bits: expected a list of 4, 8, 16, got "${flags.bits}"`);
       if (flags.loss !== undefined && !['kl', 'ce', 'mse'].includes(flags.loss)) throw new api.UsageError('E_FLAG', `--loss: expected kl, ce or mse, got "${flags.loss}"`);
       if (flags.loss === 'ce' && !flags.labels) throw new api.UsageError('E_OPTION_CONFLICT', '--loss ce: expected --labels, got none');
       if (flags.json && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--json and --markdown: expected at most one, got both');
       const bar = progressBar('sensitivity', flags.quiet);
-      const probes = num('--probes', flags.probes, true)!;
+      const probes = flag.number('--probes', flags.probes, { int: true })!;
       const result = await api.sensitivity(modelPath, {
         data: flags.data,
         labels: flags.labels,
@@ -61,13 +57,13 @@ export function register(program: Command): void {
         loss: flags.loss as 'kl' | undefined,
         probes: Math.max(2, probes),
         minProbes: Math.min(4, Math.max(2, probes)),
-        samples: num('--samples', flags.samples, true),
-        epsilonRel: num('--epsilon', flags.epsilon),
-        seed: num('--seed', flags.seed),
+        samples: flag.number('--samples', flags.samples, { int: true }),
+        epsilonRel: flag.number('--epsilon', flags.epsilon),
+        seed: flag.number('--seed', flags.seed),
         output: flags.output,
         markdownOutput: flags.markdownOut,
         htmlOutput: flags.html,
-        failOver: num('--fail-over', flags.failOver),
+        failOver: flag.number('--fail-over', flags.failOver),
         onProgress: (e) => bar.update(e.done, e.total, `${e.phase}${e.layer ? ` ${e.layer}` : ''}`),
       }).finally(() => bar.done());
       if (flags.json) printJson(result.report);
