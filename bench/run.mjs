@@ -7,8 +7,11 @@
  * Runs calibrate.mjs, quantize.mjs, sensitivity.mjs (those that exist), and io.mjs only with --io (it
  * writes >2 GiB of temp files). Each script's stdout is printed under a heading; a script's failure is
  * reported and the others still run; exit 1 if any failed. Needs a build (npm run build).
+ * Each script's output replaces its own section of bench/RESULTS.md (with the machine and command);
+ * io.mjs maintains its section itself.
  */
-import { spawnSync } from 'node:child_process';
+import { execSync, spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +36,34 @@ for (const name of scripts) {
   const seconds = (Date.now() - t0) / 1000;
   results.push({ name, ok: r.status === 0, seconds });
   process.stdout.write(`\n## ${name}.mjs (${seconds.toFixed(1)} s${r.status === 0 ? '' : `, FAILED with exit ${r.status ?? r.signal}`})\n\n${r.stdout ?? ''}`);
+  if (r.status === 0 && name !== 'io') writeSection(name, r.stdout ?? '', seconds);
+}
+
+/** Replace (or append) the `<!-- bench:name -->` section of bench/RESULTS.md. */
+function writeSection(name, body, seconds) {
+  const file = path.join(HERE, 'RESULTS.md');
+  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n';
+  let load = '';
+  try {
+    load = os.loadavg()[0].toFixed(1);
+  } catch {}
+  let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  try {
+    cpu = execSync("grep -m1 'model name' /proc/cpuinfo", { encoding: 'utf8' }).split(':')[1].trim();
+  } catch {}
+  const machine = `${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`;
+  const section = [
+    `<!-- bench:${name} -->`,
+    `## ${name} (\`node bench/${name}.mjs\`, via \`npm run bench\`)`,
+    '',
+    `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Took ${seconds.toFixed(0)} s; load average at the end ${load}.`,
+    '',
+    body.trim(),
+    `<!-- /bench:${name} -->`,
+  ].join('\n');
+  const re = new RegExp(`<!-- bench:${name} -->[\\s\\S]*?<!-- /bench:${name} -->`);
+  const next = re.test(old) ? old.replace(re, section) : `${old.trimEnd()}\n\n${section}\n`;
+  fs.writeFileSync(file, next.endsWith('\n') ? next : `${next}\n`);
 }
 
 process.stdout.write(`\n## summary\n\n| script | result | seconds |\n| --- | --- | ---: |\n${results.map((r) => `| ${r.name}.mjs | ${r.ok ? 'ok' : 'FAILED'} | ${r.seconds.toFixed(1)} |`).join('\n')}\n`);
