@@ -8,14 +8,14 @@ import { register as sensitivity } from './sensitivity.js';
 import { register as search } from './search.js';
 import { register as quantizeCommand } from './quantize.js';
 
-/** Every command, registered in this order (one line per command). */
+/** Every command, in the order of the data flow (help lists them so). */
 export const COMMANDS: readonly ((program: Command) => void)[] = [
   inspect,
   calibrateCommand,
-  bench,
-  evalCommand,
-  batch,
+  quantizeCommand,
   sensitivity,
   search,
-  quantizeCommand,
+  evalCommand,
+  bench,
+  batch,
 ];
