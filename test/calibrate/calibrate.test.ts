@@ -73,27 +73,53 @@ describe('calibrate', () => {
   it('batch sizes 1, 7 and 64 give the same table (minmax exact, histograms identical)', async () => {
     const mlp = loadModel(FMNIST.mlp);
     const ds = await openDataset(FMNIST.calibX, mlp, { maxSamples: 64 });
-    const tables = [];
-    for (const batchSize of [1, 7, 64]) tables.push(await calibrate(mlp, ds, { method: 'minmax', batchSize }));
-    const [a, b, c] = tables;
-    for (const name of Object.keys(a.tensors)) {
-      for (const t of [b, c]) {
-        const x = a.tensors[name];
-        const y = t.tensors[name];
-        // onnxruntime may pick other kernels per batch size; values agree to float32 rounding.
-        expect(y.count).toBe(x.count);
-        expect(y.range[0]).toBeCloseTo(x.range[0], 4);
-        expect(y.range[1]).toBeCloseTo(x.range[1], 4);
-        const w = (x.histogram!.hi - x.histogram!.lo) / x.histogram!.counts.length;
-        for (const m of ['percentile', 'entropy', 'mse'] as const) {
-          const rx = rangeFromSummary(x, m);
-          const ry = rangeFromSummary(y, m);
-          expect(Math.abs(rx[0] - ry[0])).toBeLessThanOrEqual(w);
-          expect(Math.abs(rx[1] - ry[1])).toBeLessThanOrEqual(w);
+    // minmax is reduced inside the graph and keeps no histogram; percentile tables carry the histograms.
+    for (const method of ['minmax', 'percentile'] as const) {
+      const tables = [];
+      for (const batchSize of [1, 7, 64]) tables.push(await calibrate(mlp, ds, { method, batchSize }));
+      const [a, b, c] = tables;
+      for (const name of Object.keys(a.tensors)) {
+        for (const t of [b, c]) {
+          const x = a.tensors[name];
+          const y = t.tensors[name];
+          // onnxruntime may pick other kernels per batch size; values agree to float32 rounding.
+          expect(y.count).toBe(x.count);
+          expect(y.min).toBeCloseTo(x.min, 4);
+          expect(y.max).toBeCloseTo(x.max, 4);
+          if (method === 'minmax') {
+            expect(y.range[0]).toBeCloseTo(x.range[0], 4);
+            expect(y.range[1]).toBeCloseTo(x.range[1], 4);
+            expect(x.histogram).toBeUndefined();
+            continue;
+          }
+          const w = (x.histogram!.hi - x.histogram!.lo) / x.histogram!.counts.length;
+          for (const m of ['percentile', 'entropy', 'mse'] as const) {
+            const rx = rangeFromSummary(x, m);
+            const ry = rangeFromSummary(y, m);
+            expect(Math.abs(rx[0] - ry[0])).toBeLessThanOrEqual(w);
+            expect(Math.abs(rx[1] - ry[1])).toBeLessThanOrEqual(w);
+          }
         }
       }
+      if (method === 'percentile') expect(a.tensors.input.histogram).toEqual(c.tensors.input.histogram);
     }
-    expect(a.tensors.input.histogram).toEqual(c.tensors.input.histogram);
+  });
+
+  it('minmax reduced inside the graph matches the values seen in JS (to float32 rounding: other kernels, float32 sums)', async () => {
+    const ds = await openDataset(FMNIST.calibX, cnn, { maxSamples: 128 });
+    const mm = await calibrate(cnn, ds, { method: 'minmax', batchSize: 32 });
+    expect(Object.keys(mm.tensors)).toEqual(Object.keys(table.tensors));
+    for (const [name, e] of Object.entries(mm.tensors)) {
+      const ref = table.tensors[name];
+      // The reduction session runs with graph optimizations on (fused/NCHWc kernels): last-bit differences.
+      const close = (a: number, b: number) => expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b)));
+      expect(e.count).toBe(ref.count);
+      close(e.min, ref.min);
+      close(e.max, ref.max);
+      expect(e.range).toEqual([e.min, e.max]);
+      close(e.meanSquare!, ref.meanSquare!);
+      expect(e.histogram).toBeUndefined();
+    }
   });
 
   it('flags a masked_fill(−inf) tensor as nonFinite with a finite range; Softmax stays in [0, 1]', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StreamingHistogram, absHistogram, klThresholdBins, makeObserver, rangeFromSummary, type ObserverSettings } from '../../src/calibrate/index.js';
+import { InputError } from '../../src/errors.js';
 import { Rng } from '../../src/tensor/index.js';
 
 const S: ObserverSettings = { percentile: 99.9, symmetric: false, bins: 2048, movingAverage: 0 };
@@ -105,13 +106,17 @@ describe('observers on synthetic distributions', () => {
     expect(klThresholdBins(h)).toBeLessThan(600);
   });
 
-  it('rangeFromSummary recomputes every method from the stored entry', () => {
-    const r = observe('minmax', data.laplace);
+  it('rangeFromSummary recomputes every method from a histogram entry; a minmax entry (no histogram) only minmax', () => {
+    const r = observe('percentile', data.laplace);
     for (const m of ['percentile', 'entropy', 'mse'] as const) {
       const direct = observe(m, data.laplace);
       expect(rangeFromSummary(r, m, { percentile: 99.9 })).toEqual(direct.range);
     }
     expect(rangeFromSummary(r, 'minmax')).toEqual([r.min, r.max]);
+    const mm = observe('minmax', data.laplace);
+    expect(mm.histogram).toBeUndefined();
+    expect(rangeFromSummary(mm, 'minmax')).toEqual([mm.min, mm.max]);
+    expect(() => rangeFromSummary(mm, 'entropy')).toThrow(InputError);
   });
 
   it('moving-average minmax follows per-batch extremes', () => {
@@ -135,7 +140,8 @@ describe('streaming', () => {
         const r = observe(m, x, b);
         expect([r.min, r.max, r.count]).toEqual([ref.min, ref.max, ref.count]);
         expect(r.histogram).toEqual(ref.histogram);
-        const w = (ref.histogram!.hi - ref.histogram!.lo) / ref.histogram!.counts.length;
+        // minmax keeps no histogram: its range is exact.
+        const w = ref.histogram ? (ref.histogram.hi - ref.histogram.lo) / ref.histogram.counts.length : 0;
         expect(Math.abs(r.range[0] - ref.range[0])).toBeLessThanOrEqual(w);
         expect(Math.abs(r.range[1] - ref.range[1])).toBeLessThanOrEqual(w);
         expect(r.meanSquare).toBeCloseTo(ref.meanSquare!, 9);
@@ -160,7 +166,8 @@ describe('streaming', () => {
     for (const m of ['minmax', 'percentile', 'entropy', 'mse'] as const) {
       const r = observe(m, new Float32Array(100).fill(2.5), 7);
       expect(r.range).toEqual([2.5, 2.5]);
-      expect(r.histogram!.counts).toEqual([100]);
+      if (m === 'minmax') expect(r.histogram).toBeUndefined();
+      else expect(r.histogram!.counts).toEqual([100]);
     }
   });
 
@@ -179,7 +186,7 @@ describe('streaming', () => {
   });
 
   it('absHistogram folds the signed grid and keeps the mass', () => {
-    const r = observe('minmax', sample('gauss', 9));
+    const r = observe('percentile', sample('gauss', 9));
     const a = absHistogram(r.histogram!, Math.max(-r.min, r.max), 2048);
     expect(a.reduce((s, c) => s + c, 0)).toBeCloseTo(N, 6);
     expect(a.length).toBe(2048);

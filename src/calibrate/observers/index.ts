@@ -1,3 +1,4 @@
+import { InputError } from '../../errors.js';
 import { CalibrateOptionsSchema, type CalibrationMethod, type TensorRange } from '../../documents/index.js';
 import { entropyObserver, entropyRange } from './entropy.js';
 import { minmaxObserver, minmaxRange } from './minmax.js';
@@ -25,11 +26,11 @@ export interface ObserverSettings extends RangeSettings {
   movingAverage: number;
 }
 
-/** A fresh observer for one tensor. Every method keeps a histogram (2·bins signed bins). */
+/** A fresh observer for one tensor. percentile/entropy/mse keep a histogram (2·bins signed bins); minmax keeps none. */
 export function makeObserver(method: CalibrationMethod, s: ObserverSettings): Observer {
   switch (method) {
     case 'minmax':
-      return minmaxObserver({ movingAverage: s.movingAverage, histogramBins: 2 * s.bins });
+      return minmaxObserver({ movingAverage: s.movingAverage });
     case 'percentile':
       return percentileObserver(s);
     case 'entropy':
@@ -46,8 +47,13 @@ export function makeObserver(method: CalibrationMethod, s: ObserverSettings): Ob
 /**
  * Recompute a table entry's range with another method from its stored statistics (histogram summary
  * and extremes), without rerunning the model. Settings default to CalibrateOptionsSchema's defaults.
+ * Entries of a minmax table carry no histogram: only 'minmax' can be recomputed from them, any other
+ * method throws InputError E_NO_HISTOGRAM.
  */
 export function rangeFromSummary(entry: Omit<TensorRange, 'range' | 'method'>, method: CalibrationMethod, opts: Partial<RangeSettings> = {}): [number, number] {
+  if (method !== 'minmax' && !entry.histogram && entry.count > 0) {
+    throw new InputError('E_NO_HISTOGRAM', `table entry has no histogram: expected a table calibrated with percentile, entropy or mse to recompute a ${method} range (minmax tables keep only extremes)`);
+  }
   const s: RangeSettings = { percentile: opts.percentile ?? DEFAULTS.percentile, symmetric: opts.symmetric ?? DEFAULTS.symmetric, bins: opts.bins ?? DEFAULTS.bins };
   return finiteRange(RANGE_RULES.get(method)!(entry, s), entry);
 }

@@ -9,6 +9,11 @@ export const EXTREME_ABS = 1e30;
 /** Online statistics of one tensor: constant memory, one update per batch. */
 export interface Observer {
   update(x: Float32Array): void;
+  /**
+   * Fold in a batch already reduced elsewhere (inside the graph): `count` finite values with these
+   * extremes and sum of squares. Only observers without a histogram (minmax) have it.
+   */
+  updateStats?(count: number, min: number, max: number, sumSquares: number): void;
   result(): TensorRange;
 }
 
@@ -68,14 +73,19 @@ export class RunningStats {
         } else bad++;
       }
     }
-    this.count += n - bad;
     this.nonFinite += bad;
+    this.addStats(n - bad, lo, hi, ss);
+    if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, clean);
+  }
+
+  /** Fold in a batch of `n` finite values summarised elsewhere (no histogram update). */
+  addStats(n: number, lo: number, hi: number, ss: number): void {
+    this.count += n;
     this.sumSquares += ss;
     this.batchMin = lo;
     this.batchMax = hi;
     if (lo < this.min) this.min = lo;
     if (hi > this.max) this.max = hi;
-    if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, clean);
   }
 
   /** The statistics part of a table entry (extremes 0 when nothing finite was seen). */
