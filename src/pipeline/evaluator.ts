@@ -121,7 +121,7 @@ export async function makeEvaluator(model: Model, data: LoadedData, opts: Evalua
         const b = bitsOf(plan, l.layer.id);
         if (b === 'float') continue;
         const bs = plan.layers[l.layer.id]?.blockSize ?? plan.defaults.blockSize ?? blockSize;
-        feeds[l.input] = makeTensor('float32', l.dims, fakeQuantizeWeight(l.w0, l.dims, defaultWeightSpec(l.axes, b, bs)));
+        feeds[l.input] = makeTensor('float32', l.dims, fakeQuantizeWeight(l.w0, l.dims, defaultWeightSpec(l.axes, b, bs, l.dims)));
       }
       return { value: score(await runAll(weightSession, feeds), classes) };
     } finally {

@@ -4,6 +4,8 @@ import type { WeightQuantSpec } from './weights.js';
 export interface WeightAxes {
   channelAxis: number;
   reductionAxis: number;
+  /** Conv / ConvTranspose weight (4-bit layout: see int4ConvGranularity). */
+  isConv?: boolean;
 }
 
 /**
@@ -14,9 +16,9 @@ export interface WeightAxes {
 export function weightAxes(opType: string, rank: number, transB = 0): WeightAxes {
   switch (opType) {
     case 'Conv':
-      return { channelAxis: 0, reductionAxis: 1 };
+      return { channelAxis: 0, reductionAxis: 1, isConv: true };
     case 'ConvTranspose':
-      return { channelAxis: 1, reductionAxis: 0 };
+      return { channelAxis: 1, reductionAxis: 0, isConv: true };
     case 'Gemm':
       return transB ? { channelAxis: 0, reductionAxis: 1 } : { channelAxis: 1, reductionAxis: 0 };
     default:
@@ -25,22 +27,39 @@ export function weightAxes(opType: string, rank: number, transB = 0): WeightAxes
 }
 
 /**
- * The default weight quantization of a layer at `bits`: 8 (and 16) bits symmetric per output channel;
- * 4 bits symmetric, blocks of `blockSize` along the reduction axis.
+ * 4-bit convolution weights (weight-only: int4 DequantizeLinear → float Conv): blocks of `blockSize`
+ * input channels at each (output channel, kernel position) when there are at least `blockSize` input
+ * channels (opset-21 DequantizeLinear `block_size` along the input-channel axis); otherwise one scale
+ * per output channel. A stem conv with 1 or 3 input channels would otherwise get a 4-byte scale for
+ * every 1-3 weights, more than the float weight itself.
  */
-export function defaultWeightSpec(axes: WeightAxes, bits: 4 | 8 | 16, blockSize = 32): WeightQuantSpec {
-  if (bits === 4) return { bits, symmetric: true, granularity: 'block', axis: axes.reductionAxis, blockSize };
+export function int4ConvGranularity(dims: readonly number[], axes: WeightAxes, blockSize = 32): 'block' | 'channel' {
+  return (dims[axes.reductionAxis] ?? 1) >= blockSize ? 'block' : 'channel';
+}
+
+/**
+ * The default weight quantization of a layer at `bits`: 8 (and 16) bits symmetric per output channel;
+ * 4 bits symmetric, blocks of `blockSize` along the reduction axis (convolutions: int4ConvGranularity).
+ */
+export function defaultWeightSpec(axes: WeightAxes, bits: 4 | 8 | 16, blockSize: number | undefined, dims: readonly number[]): WeightQuantSpec {
+  const b = blockSize ?? 32;
+  if (bits === 4) {
+    if (axes.isConv && int4ConvGranularity(dims, axes, b) === 'channel') return { bits, symmetric: true, granularity: 'channel', axis: axes.channelAxis };
+    return { bits, symmetric: true, granularity: 'block', axis: axes.reductionAxis, blockSize: b };
+  }
   return { bits, symmetric: true, granularity: 'channel', axis: axes.channelAxis };
 }
 
 /**
  * Stored bytes of a weight (design.md size accounting): float32 4 B/weight; int8/int16 1 or 2 B/weight
- * plus a 4-byte scale per channel; int4 block B: 0.5 B/weight plus a 4-byte scale per block.
+ * plus a 4-byte scale per channel; int4 block B: 0.5 B/weight plus a 4-byte scale per block (a conv
+ * with fewer than B input channels: per output channel).
  */
 export function weightSizeBytes(dims: readonly number[], bits: 4 | 8 | 16 | 'float', axes: WeightAxes, blockSize = 32): number {
   const n = dims.reduce((a, b) => a * b, 1);
   if (bits === 'float') return 4 * n;
   if (bits === 4) {
+    if (axes.isConv && int4ConvGranularity(dims, axes, blockSize) === 'channel') return Math.ceil(n / 2) + 4 * (dims[axes.channelAxis] ?? 1);
     const d = dims[axes.reductionAxis] ?? 1;
     const blocks = (n / d) * Math.ceil(d / blockSize);
     return Math.ceil(n / 2) + 4 * blocks;

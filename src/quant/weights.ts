@@ -82,7 +82,7 @@ export function quantizeWeight(w: Float32Array, dims: readonly number[], spec: W
     const c = spec.clip ? spec.clip[g] : 1;
     const lo = Number.isFinite(gmin[g]) ? gmin[g] * c : 0;
     const hi = Number.isFinite(gmax[g]) ? gmax[g] * c : 0;
-    // 4-bit symmetric uses the full [-8, 7] range with scale = absmax / 8 clipped (onnxruntime's MatMulNBits rule).
+    // 4-bit symmetric: onnxruntime's signed-scale rule (the extreme value maps exactly to -8).
     const p = spec.bits === 4 && spec.symmetric ? int4SymmetricParams(lo, hi) : affineParams(lo, hi, range, spec.symmetric);
     scales[g] = p.scale;
     zeroPoints[g] = p.zeroPoint;
@@ -95,11 +95,17 @@ export function quantizeWeight(w: Float32Array, dims: readonly number[], spec: W
   return { q, scales, zeroPoints, scaleDims, type, range };
 }
 
-/** onnxruntime's symmetric 4-bit rule: scale = absmax / 8 (sign-preserving max), clip to [-8, 7], zp 0. */
-function int4SymmetricParams(lo: number, hi: number): { scale: number; zeroPoint: number } {
-  const absmax = Math.max(Math.abs(lo), Math.abs(hi));
-  const scale = Math.fround(absmax / 8);
-  return scale > 0 ? { scale, zeroPoint: 0 } : { scale: 1, zeroPoint: 0 };
+/**
+ * onnxruntime's symmetric 4-bit rule (matmul_4bits_quantizer.py `quant_slice_symmetric`): absMax is
+ * the min or the max, whichever has the larger magnitude, with its sign (the min on a tie);
+ * scale = absMax / -8, q = round(x / scale) clipped to [-8, 7], zero point 0. The extreme value maps
+ * exactly to -8 instead of being clipped to 7/8 of itself, and the scale is negative whenever that
+ * extreme is positive (MatMulNBits and DequantizeLinear take negative scales). A zero group gets scale 1.
+ */
+export function int4SymmetricParams(lo: number, hi: number): { scale: number; zeroPoint: number } {
+  const absMax = Math.abs(hi) > Math.abs(lo) ? hi : lo;
+  const scale = Math.fround(absMax / -8);
+  return scale !== 0 && Number.isFinite(scale) ? { scale, zeroPoint: 0 } : { scale: 1, zeroPoint: 0 };
 }
 
 /** Dequantize back to float32 (x̂ = (q − z)·s per group). */

@@ -200,7 +200,9 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
   const layers: LayerRecord[] = [];
   for (const { node, record } of records.values()) {
     const before = node ? floatBytes(st, node) : 0;
-    const after = node && record.bits !== 'float' ? (st.weightBytes.get(node) ?? before) : before;
+    let after = node && record.bits !== 'float' ? (st.weightBytes.get(node) ?? before) : before;
+    // Weight-only layers keep their float bias (before counts it too).
+    if (node && record.scheme === 'weight-only' && st.weightBytes.has(node)) after += floatBytes(st, node, [2]);
     layers.push({ ...record, weightBytes: { before, after } });
   }
   const tensorMap: Record<string, string> = {};
@@ -217,10 +219,10 @@ function assertNever(x: never): never {
 }
 
 /** Float bytes of a layer's weight (and bias, when the layer has one). */
-function floatBytes(st: EmitState, node: NodeProto): number {
+function floatBytes(st: EmitState, node: NodeProto, inputs: readonly number[] = [1, 2]): number {
   const scope = st.refs.get(node)?.graph;
   let n = 0;
-  for (const i of [1, 2]) {
+  for (const i of inputs) {
     const t = node.input[i] ? st.index.constant(node.input[i], scope) : undefined;
     if (t) n += 4 * t.dims.reduce((a, b) => a * Number(b), 1);
   }
@@ -297,7 +299,9 @@ function finishOpsets(st: EmitState, opset: number): void {
       st.notes.push(`default-domain opset raised from ${opset} to ${st.minOpset} for int4 DequantizeLinear (no existing op changes meaning between them)`);
     }
   }
-  if (st.usedMsQdq) {
+  if (st.usedMsQdq && opset >= 13) {
+    st.notes.push(`opset ${opset} cannot be raised to 21 (${opsetRaiseBlockers(st.model.proto, 21).join(', ')} changed meaning): int4 weights use com.microsoft DequantizeLinear, per output channel`);
+  } else if (st.usedMsQdq) {
     st.notes.push(`opset ${opset} < 13: QuantizeLinear/DequantizeLinear emitted in the com.microsoft domain, which has per-axis scales, so the model's opset is unchanged`);
   }
   for (const [domain, version] of [...st.domains].sort()) {

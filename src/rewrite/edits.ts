@@ -19,6 +19,8 @@ export interface WeightSpec {
   readonly clip: 'none' | 'mse';
   /** The weight is multiplied by this before quantizing (Gemm alpha folded into the weight). */
   readonly multiplier?: number;
+  /** 4-bit only: com.microsoft DequantizeLinear (int4 at any opset, no blocks) instead of opset-21 DequantizeLinear. */
+  readonly dqDomain?: 'com.microsoft';
 }
 
 export type Edit =
@@ -69,6 +71,8 @@ export interface ResolvedLayerPlan {
   readonly blockSize: number;
   readonly symmetric?: boolean;
   readonly clip: 'none' | 'mse';
+  /** The plan has an entry for this layer (not only defaults): weight-only convolutions need one. */
+  readonly isListed: boolean;
   /** Why the layer is float when excluded by a flag or the plan. */
   readonly reason?: string;
 }

@@ -94,12 +94,13 @@ export function emitWeight(st: EmitState, scope: GraphScope, node: NodeProto, in
     qi = { name, scales: qw.scales, zeroPoints: qw.zeroPoints, scaleDims: qw.scaleDims, type, bytes };
     cache.set(key, qi);
     st.tensorMap.set(w, name);
-    if (spec.bits === 4) st.minOpset = Math.max(st.minOpset, 21);
+    if (spec.bits === 4 && !spec.dqDomain) st.minOpset = Math.max(st.minOpset, 21);
   }
   const base = qi.name.slice(0, qi.name.lastIndexOf('_q'));
-  // A symmetric Conv weight needs no zero-point input (0 of its type; QLinearConv still fuses);
-  // other ops keep it because onnxruntime's QGemm fusion requires one.
-  const omitZp = spec.symmetric && spec.bits === 8 && node.opType === 'Conv';
+  // A symmetric Conv weight needs no zero-point input (0 of its type; QLinearConv still fuses; a
+  // 4-bit weight-only conv is plain DequantizeLinear); other ops keep it because onnxruntime's QGemm
+  // fusion requires one.
+  const omitZp = spec.symmetric && (node.opType === 'Conv' || (spec.bits === 4 && node.opType === 'ConvTranspose'));
   const [s, z] = omitZp
     ? [st.addInitializer(scope, `${base}_s`, 'float32', qi.scaleDims, Float32Array.from(qi.scales)), '']
     : st.addScaleZp(scope, base, qi.scales, qi.zeroPoints, qi.type, qi.scaleDims);
@@ -110,7 +111,7 @@ export function emitWeight(st: EmitState, scope: GraphScope, node: NodeProto, in
     attrs.axis = spec.axis;
     attrs.block_size = spec.blockSize ?? 32;
   }
-  const domain = spec.bits === 4 ? '' : st.qdqDomain;
+  const domain = spec.bits === 4 ? (spec.dqDomain ?? '') : st.qdqDomain;
   st.insertBefore(scope, node, st.node({ name: `${base}_DQ`, opType: 'DequantizeLinear', domain, inputs: z ? [qi.name, s, z] : [qi.name, s], outputs: [out], attrs }, st.idOf(node)));
   const cc = st.cloneOf(node);
   cc.input[input] = out;

@@ -13,7 +13,7 @@ export interface Selection {
  */
 export function resolveLayerPlan(plan: Plan, id: string, name: string, opType: string, sel: Selection): ResolvedLayerPlan {
   const named = (list?: readonly string[]) => Boolean(list && (list.includes(id) || (name !== '' && list.includes(name))));
-  const base = (reason: string): ResolvedLayerPlan => ({ bits: 'float', blockSize: 32, clip: 'none', reason });
+  const base = (reason: string): ResolvedLayerPlan => ({ bits: 'float', blockSize: 32, clip: 'none', isListed: false, reason });
   if (sel.includeNodes && sel.includeNodes.length > 0 && !named(sel.includeNodes)) return base('not selected by --include-node');
   if (sel.excludeOps?.includes(opType)) return base(`--exclude-op ${opType}`);
   if (named(sel.excludeNodes)) return base('--exclude-node');
@@ -25,6 +25,7 @@ export function resolveLayerPlan(plan: Plan, id: string, name: string, opType: s
     blockSize: merged.blockSize ?? 32,
     symmetric: merged.symmetric,
     clip: merged.rounding === 'mse-clip' ? 'mse' : 'none',
+    isListed: entry !== undefined,
     ...(merged.bits === 'float' ? { reason: entry ? 'plan: float for this layer' : 'plan: float by default' } : {}),
   };
 }

@@ -167,7 +167,7 @@ export async function measureSensitivity(
     tStart = performance.now();
     const statsOf = new Map<WeightInputLayer, ActivationStatsResult>();
     for (const [l, s] of actStats) statsOf.set(l, s.result());
-    const quantized = wim.layers.map((l) => new Map(bits.map((b) => [b, fakeQuantizeWeight(l.w0, l.dims, defaultWeightSpec(l.axes, b, opts.blockSize))] as const)));
+    const quantized = wim.layers.map((l) => new Map(bits.map((b) => [b, fakeQuantizeWeight(l.w0, l.dims, defaultWeightSpec(l.axes, b, opts.blockSize, l.dims))] as const)));
     ms.layerwise += performance.now() - tStart;
 
     // (d) measured single-layer and leave-one-out losses.

@@ -21,6 +21,8 @@ interface OpCase {
   bits: 4 | 8;
   symmetric?: boolean;
   format?: 'nbits' | 'qdq';
+  /** The plan lists node n0 with the default settings (weight-only convolutions need an entry). */
+  listed?: boolean;
   ops: Record<string, number>;
   rtol: number;
 }
@@ -49,7 +51,9 @@ for (const file of fs.readdirSync(path.join(FIXTURES, 'ops')).filter((f) => f.en
         const rng = new Rng(9);
         const feeds = [0, 1].map(() => ({ x: makeTensor('float32', c.x, rng.fillNormal(new Float32Array(c.x.reduce((a, b) => a * b, 1)))) }));
         const table = c.mode === 'static' ? await minmaxTable(model, feeds) : undefined;
-        const r = applyPlan(model, uniformPlan({ bits: c.bits, mode: c.mode, symmetric: c.symmetric }), table, { int4Format: c.format });
+        const plan = uniformPlan({ bits: c.bits, mode: c.mode, symmetric: c.symmetric });
+        if (c.listed) plan.layers.n0 = { ...plan.defaults };
+        const r = applyPlan(model, plan, table, { int4Format: c.format });
         // The input model is untouched (out of place); generated nodes carry provenance.
         expect(countOps(model)).toEqual({ [spec.op]: 1 });
         for (const n of r.model.proto.graph!.node) if (n.opType !== spec.op) expect(n.metadataProps.find((p) => p.key === 'qtool.origin')?.value).toBe('n0');
