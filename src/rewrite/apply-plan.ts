@@ -9,6 +9,7 @@ import { cloneStructure, EmitState } from './emit-state.js';
 import { canRaiseOpset, opsetRaiseBlockers } from './opset.js';
 import { resolveLayerPlan, type Selection } from './plan.js';
 import { RULES } from './rules/index.js';
+import { usefulInterval } from './useful-range.js';
 
 export interface ApplyPlanOptions extends Selection {
   /** Static activations: asymmetric uint8 (default) or symmetric int8. */
@@ -19,6 +20,11 @@ export interface ApplyPlanOptions extends Selection {
   accuracyLevel?: number;
   /** Let Relu/Clip be absorbed by the quantized output range (default true). */
   foldActivations?: boolean;
+  /**
+   * Cut each activation's calibrated range to the interval where its consumers do not saturate
+   * (Relu, Clip, HardSigmoid, hard-swish, through scalar affine ops; default true).
+   */
+  narrowRanges?: boolean;
 }
 
 export interface RewriteSummary {
@@ -59,6 +65,20 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
     if (Math.max(Math.abs(lo), Math.abs(hi)) >= MASK_MAGNITUDE) return { ok: false, reason: `range [${lo}, ${hi}] looks like a mask fill` };
     return { ok: true, range: [lo, hi] };
   };
+  // The calibrated range cut to where the tensor's consumers stop saturating (Relu, Clip, hard-swish, …).
+  const narrowedTensors = new Set<string>();
+  const usedNarrowed = new Set<string>();
+  const narrowRanges = opts.narrowRanges ?? true;
+  const rangeIn = (scope: GraphScope, tensor: string): RangeLookup => {
+    const r = range(tensor);
+    if (!r.ok || !narrowRanges) return r;
+    const [a, b] = usefulInterval(index, scope, tensor);
+    const lo = Math.max(r.range[0], a);
+    const hi = Math.min(r.range[1], b);
+    if (!(lo < hi) || (lo === r.range[0] && hi === r.range[1])) return r;
+    narrowedTensors.add(tensor);
+    return { ok: true, range: [lo, hi] };
+  };
 
   // Mark.
   const edits: Edit[] = [];
@@ -84,7 +104,7 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
       foldActivations: opts.foldActivations ?? true,
       hasInt4Qdq,
       plan: resolveLayerPlan(plan, id, node.name, node.opType, sel),
-      range,
+      range: (t) => rangeIn(scope, t),
       isQuantized: (t) => marks.has(t),
       constant: (t) => index.constant(t, scope),
       consumers: (t) => (scope.consumers.get(t) ?? []).map((r) => r.node),
@@ -116,7 +136,8 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
       const m = shares.get(scope);
       let cur = t;
       for (let guard = 0; m?.get(cur) && guard < 1000; guard++) cur = m.get(cur)!;
-      const r = range(cur);
+      const r = rangeIn(scope, cur);
+      if (narrowedTensors.has(cur)) usedNarrowed.add(cur);
       if (!r.ok) throw new ModelError('E_INTERNAL_RANGE', `tensor "${cur}" was marked for quantization without a usable range`, { file: model.file });
       return activationParams(r.range, activationType);
     },
@@ -193,6 +214,7 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
 
   // Fused QLinear* kernels exist from opset 10: an opset-9 model with activation Q/DQ is raised to 10.
   if (opset < 10 && shares.size > 0) raiseToOpset10(st, opset);
+  if (usedNarrowed.size > 0) st.notes.push(`${usedNarrowed.size} activation ranges cut to the interval where their consumers do not saturate (Relu, Clip, HardSigmoid, hard-swish)`);
   rebuildGraphs(st);
   removeUnusedConstants(st);
   finishOpsets(st, opset);
