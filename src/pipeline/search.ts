@@ -7,7 +7,7 @@ import { searchHtml, searchMarkdown } from '../report/index.js';
 import { applyPlan } from '../rewrite/index.js';
 import { searchPlan, type SearchProgress } from '../search/index.js';
 import { measureSensitivity, type SensitivityProgress } from '../sensitivity/index.js';
-import { makeEvaluator } from './evaluator.js';
+import { autoEvaluatorPath, makeEvaluator } from './evaluator.js';
 import { loadData } from './load-data.js';
 
 export interface SearchRunOptions extends SearchOptions {
@@ -23,8 +23,12 @@ export interface SearchRunOptions extends SearchOptions {
   sensitivityReport?: string;
   /** Sensitivity settings (few probes by default: the search only needs the order). */
   sensitivity?: SensitivityOptions;
-  /** 'weights' (default): fake-quantized weights in one session; 'rewrite': applyPlan + onnxruntime per evaluation. */
-  evaluator?: 'weights' | 'rewrite';
+  /**
+   * 'rewrite': applyPlan + onnxruntime per evaluation (the model the search writes); 'weights':
+   * fake-quantized weights in one weights-as-inputs session; 'auto' (default): rewrite unless the model
+   * is large or static mode has no table (autoEvaluatorPath).
+   */
+  evaluator?: 'weights' | 'rewrite' | 'auto';
   table?: CalibrationTable;
   planOutput?: string;
   modelOutput?: string;
@@ -40,6 +44,10 @@ export interface SearchRunResult {
   sensitivity: SensitivityReport;
   markdown: string;
   stats: { sensitivityMs: number; evaluationMs: number; evaluationRuns: number; sensitivityRuns: number };
+  /** The evaluator used ('auto' resolved). */
+  evaluator: 'weights' | 'rewrite';
+  /** The written model's bytes next to the plan's size accounting (the chosen evaluation's sizeBytes). */
+  written?: { file: string; sizeBytes: number; plannedBytes: number };
 }
 
 /**
@@ -65,7 +73,8 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
   const sensitivityMs = performance.now() - t0;
   t0 = performance.now();
   const evalData = await loadData(opts.eval, model, { labels: opts.evalLabels, maxSamples: opts.evalSamples, batchSize: 256 });
-  const evaluator = await makeEvaluator(model, evalData, { metric: opts.metric ?? 'accuracy', path: opts.evaluator ?? 'weights', table: opts.table, blockSize: opts.blockSize });
+  const path = !opts.evaluator || opts.evaluator === 'auto' ? autoEvaluatorPath(model, opts.mode ?? 'weight-only', opts.table) : opts.evaluator;
+  const evaluator = await makeEvaluator(model, evalData, { metric: opts.metric ?? 'accuracy', path, table: opts.table, blockSize: opts.blockSize });
   let result;
   try {
     result = await searchPlan(sens, evaluator.evaluate, opts, { onProgress: opts.onProgress, source });
@@ -73,14 +82,23 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
     await evaluator.close();
   }
   const { plan, report } = result;
+  const chosen = report.evaluations[report.chosen];
+  report.notes.push(`evaluator: ${path === 'rewrite' ? 'rewrite (applyPlan + onnxruntime: the written model is the one measured)' : 'weights (fake-quantized weights through one weights-as-inputs session; activations float)'}`);
+  let written: SearchRunResult['written'];
+  if (opts.modelOutput) {
+    // Written before the report so the report can state the file size next to the plan's accounting.
+    saveModel(applyPlan(model, plan, opts.table).model, opts.modelOutput);
+    const sizeBytes = fs.statSync(opts.modelOutput).size;
+    written = { file: opts.modelOutput, sizeBytes, plannedBytes: chosen.sizeBytes };
+    report.notes.push(`written model ${sizeBytes} bytes; plan accounting ${chosen.sizeBytes} bytes (weights + scales + the rest of the model; the file adds names, graph structure and protobuf framing)`);
+  }
   const markdown = searchMarkdown(report);
   if (opts.planOutput) writeDocument(opts.planOutput, plan);
   if (opts.reportOutput) writeDocument(opts.reportOutput, report);
   if (opts.markdownOutput) writeFileAtomic(opts.markdownOutput, markdown);
   if (opts.htmlOutput) writeFileAtomic(opts.htmlOutput, searchHtml(report));
-  if (opts.modelOutput) saveModel(applyPlan(model, plan, opts.table).model, opts.modelOutput);
   if (!report.budgetMet) {
-    const c = report.evaluations[report.chosen];
+    const c = chosen;
     throw new GateError('E_BUDGET_NOT_MET', `search: expected a configuration within ${report.maxDrop} ${report.dropUnit}${report.maxSizeBytes !== null ? ` and ${report.maxSizeBytes} bytes` : ''}, got best "${c.label}" with drop ${c.drop.toFixed(3)} (outputs written)`, { file: modelPath });
   }
   return {
@@ -89,5 +107,7 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
     sensitivity: sens,
     markdown,
     stats: { sensitivityMs, evaluationMs: performance.now() - t0, evaluationRuns: evaluator.runs(), sensitivityRuns },
+    evaluator: path,
+    ...(written ? { written } : {}),
   };
 }

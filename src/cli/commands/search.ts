@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .option('--max-size <MB>', 'budget form: minimise summed Omega under this model size (MB = 10^6 bytes), then verify once')
     .option('--max-evaluations <n>', 'cap on full evaluations (default floor(2 log2 L) + 4)')
     .option('--mode <mode>', 'plan mode: static | dynamic | weight-only', 'weight-only')
-    .option('--evaluator <path>', 'weights (fake-quantized weights, one session) | rewrite (applyPlan + onnxruntime per evaluation)', 'weights')
+    .option('--evaluator <path>', 'auto (rewrite unless the model is large) | rewrite (applyPlan + onnxruntime per evaluation: the written model is the one measured) | weights (fake-quantized weights, one session)', 'auto')
     .option('--sensitivity <file>', 'reuse a sensitivity report instead of measuring')
     .option('--probes <n>', 'Hessian probes per layer when measuring sensitivity', '8')
     .option('-o, --output <file>', 'write the plan (qtool.plan/1)')
@@ -61,7 +61,7 @@ export function register(program: Command): void {
       if (!['accuracy', 'agreement', 'sqnr', 'cosine', 'perplexity'].includes(flags.metric)) throw new api.UsageError('E_FLAG', `--metric: expected accuracy, agreement, sqnr, cosine or perplexity, got "${flags.metric}"`);
       if ((flags.metric === 'accuracy' || flags.metric === 'perplexity') && !flags.evalLabels) throw new api.UsageError('E_OPTION_CONFLICT', `--metric ${flags.metric}: expected --eval-labels, got none`);
       if (!['static', 'dynamic', 'weight-only'].includes(flags.mode)) throw new api.UsageError('E_FLAG', `--mode: expected static, dynamic or weight-only, got "${flags.mode}"`);
-      if (!['weights', 'rewrite'].includes(flags.evaluator)) throw new api.UsageError('E_FLAG', `--evaluator: expected weights or rewrite, got "${flags.evaluator}"`);
+      if (!['auto', 'weights', 'rewrite'].includes(flags.evaluator)) throw new api.UsageError('E_FLAG', `--evaluator: expected auto, weights or rewrite, got "${flags.evaluator}"`);
       if (flags.mode === 'static' && (flags.evaluator === 'rewrite' || flags.modelOut)) throw new api.UsageError('E_OPTION_CONFLICT', '--mode static: needs a calibration table, which qtool search does not build yet; use --mode weight-only or dynamic');
       const maxSize = flag.number('--max-size', flags.maxSize, { min: 0 });
       const bar = progressBar('search', flags.quiet);
