@@ -6,7 +6,7 @@ import { loadModel } from '../../src/onnx/index.js';
 import { quantize } from '../../src/pipeline/index.js';
 import { FidelityAccumulator } from '../../src/quant/index.js';
 import { Session, type Feeds } from '../../src/runtime/index.js';
-import { makeTensor, Rng } from '../../src/tensor/index.js';
+import { makeTensor, Rng, type Tensor } from '../../src/tensor/index.js';
 import { MODELS, REAL_MODELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { minmaxTable } from '../rewrite/helpers.js';
@@ -57,25 +57,68 @@ describe('synthetic transformer', () => {
   });
 });
 
+/**
+ * Text-like images: rows of dark stroke "glyphs" on a light background, 3x3 blur, small noise and
+ * tint, normalised as PaddleOCR does ((v - mean) / std for det, v·2 - 1 for rec/cls). Uniform noise
+ * is no test for the detector: its probability map is ~1e-6 everywhere.
+ */
+function textImages(n: number, h: number, w: number, seed: number, det: boolean, glyph: number): Tensor {
+  const r = new Rng(seed);
+  const out = new Float32Array(n * 3 * h * w);
+  for (let s = 0; s < n; s++) {
+    const img = new Float32Array(h * w).fill(190 + 60 * r.next());
+    const fg = 10 + 70 * r.next();
+    for (let y = 2 + r.int(4); y + glyph < h; y += glyph + 2 + r.int(glyph)) {
+      for (let x = 2 + r.int(glyph); x + glyph < w - r.int(w / 3); x += glyph + 1 + r.int(glyph / 4)) {
+        for (let k = 0, strokes = 2 + r.int(4); k < strokes; k++) {
+          const vertical = r.next() < 0.5;
+          const at = r.int(glyph);
+          const len = Math.floor(glyph * (0.4 + 0.6 * r.next()));
+          const from = r.int(glyph - len + 1);
+          for (let i = 0; i < len; i++) for (let t = 0; t < Math.max(1, glyph >> 3); t++) img[(y + (vertical ? from + i : at + t)) * w + x + (vertical ? at + t : from + i)] = fg;
+        }
+      }
+    }
+    for (let c = 0; c < 3; c++) {
+      const tint = r.next() * 20 - 10;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          let a = 0;
+          let m = 0;
+          for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) if (y + dy >= 0 && y + dy < h && x + dx >= 0 && x + dx < w) (a += img[(y + dy) * w + x + dx]), m++;
+          const v = Math.min(255, Math.max(0, a / m + tint + (r.next() - 0.5) * 8)) / 255;
+          out[((s * 3 + c) * h + y) * w + x] = det ? (v - [0.485, 0.456, 0.406][c]) / [0.229, 0.224, 0.225][c] : v * 2 - 1;
+        }
+      }
+    }
+  }
+  return makeTensor('float32', [n, 3, h, w], out);
+}
+
 describe('PaddleOCR v4 (opset 11 / 9, weights in Constant nodes)', () => {
+  // Calibrated on 8 text-like images, checked on 4 others. Measured: det 0.983 (61 QLinearConv),
+  // cls 0.991, rec 0.966 — below the 0.99 goal for det/rec: per-tensor uint8 activations on the
+  // channel-imbalanced PP-LCNetV3 stem (Conv → BatchNorm → depthwise Conv, then the first 1x1 conv);
+  // rec's softmax over 6625 classes also swings 0.93–0.999 per image on these non-characters.
   const cases = [
-    // Static W8A8 of the v4 detector and recognizer on uniform-noise inputs gives cosine 0.97–0.99
-    // (below the 0.99 goal; see the report). The classifier is above 0.99.
-    { name: 'det', file: REAL_MODELS.paddleDet, dims: [4, 3, 64, 64], minCosine: 0.96 },
-    { name: 'cls', file: REAL_MODELS.paddleCls, dims: [4, 3, 48, 192], minCosine: 0.99 },
-    { name: 'rec', file: REAL_MODELS.paddleRec, dims: [4, 3, 48, 64], minCosine: 0.97 },
+    { name: 'det', file: REAL_MODELS.paddleDet, hw: [64, 64], det: true, glyph: 10, minCosine: 0.97, minConv: 50 },
+    { name: 'cls', file: REAL_MODELS.paddleCls, hw: [48, 192], det: false, glyph: 30, minCosine: 0.98, minConv: 30 },
+    { name: 'rec', file: REAL_MODELS.paddleRec, hw: [48, 96], det: false, glyph: 30, minCosine: 0.95, minConv: 30 },
   ];
   for (const c of cases) {
-    test(`${c.name}: static INT8 loads, runs QLinearConv, file shrinks, cosine ≥ ${c.minCosine}`, async () => {
+    test(`${c.name}: static INT8 loads, runs QLinearConv, file shrinks, cosine ≥ ${c.minCosine} on unseen text-like images`, async () => {
+      const [h, w] = c.hw;
       const npy = path.join(dir, `${c.name}.npy`);
-      writeNpy(npy, uniform(c.dims));
+      writeNpy(npy, textImages(8, h, w, 1, c.det, c.glyph));
       const out = path.join(dir, `${c.name}.int8.onnx`);
-      const { summary } = await quantize(c.file, { data: npy, output: out });
-      expect(summary.runtime.optimizedOps.QLinearConv).toBeGreaterThan(30);
+      const { summary } = await quantize(c.file, { data: npy, output: out, fidelitySamples: 0 });
+      expect(summary.runtime.optimizedOps.QLinearConv).toBeGreaterThan(c.minConv);
       expect(summary.sizeRatio).toBeLessThan(0.45);
       expect(summary.layers.filter((l) => l.opType === 'Conv').every((l) => l.bits === 8)).toBe(true);
-      expect(summary.fidelity!.outputs[0].cosine).toBeGreaterThanOrEqual(c.minCosine);
-      console.log(`paddle ${c.name} int8 static: cosine ${summary.fidelity!.outputs[0].cosine.toFixed(4)}, size ${summary.sizeRatio.toFixed(3)}x, notes: ${summary.notes.join(' | ')}`);
+      const feeds = [2, 3, 4, 5].map((seed) => ({ x: textImages(1, h, w, seed, c.det, c.glyph) }));
+      const cos = await cosine(c.file, out, feeds);
+      console.log(`paddle ${c.name} int8 static: cosine ${cos.toFixed(4)} on unseen text-like images, QLinearConv ${summary.runtime.optimizedOps.QLinearConv}, size ${summary.sizeRatio.toFixed(3)}x, notes: ${summary.notes.join(' | ')}`);
+      expect(cos).toBeGreaterThanOrEqual(c.minCosine);
     });
   }
   test('rec: 8-bit dynamic (MatMuls only) and 4-bit MatMulNBits keep cosine ≥ 0.99', async () => {
