@@ -34,12 +34,13 @@ export function formatDims(dims: readonly (number | string | null)[]): string {
 }
 
 /**
- * True when the input's first axis is a batch axis: rank ≥ 2, or rank 1 with a symbolic dim named like a
- * batch (`batch…`, `N`). Samples are stacked along a batch axis; inputs without one get one sample per run.
+ * True when the input's first axis is a batch axis: rank ≥ 2 with a first dim that is not fixed above 1
+ * (`[2, batch, 64]` LSTM states have none), or rank 1 with a symbolic dim named like a batch (`batch…`, `N`).
+ * Samples are stacked along a batch axis; inputs without one get one sample per run.
  */
 export function hasBatchAxis(spec: InputSpec): boolean {
   if (spec.unknownRank) return false;
-  if (spec.dims.length >= 2) return true;
+  if (spec.dims.length >= 2) return !(typeof spec.dims[0] === 'number' && spec.dims[0] > 1);
   const d = spec.dims[0];
   return spec.dims.length === 1 && typeof d === 'string' && /batch|^n$/i.test(d);
 }

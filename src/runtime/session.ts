@@ -45,7 +45,7 @@ export class Session {
       interOpNumThreads: 1,
       graphOptimizationLevel: opts.optimization ?? 'all',
       executionProviders: ['cpu'],
-      logSeverityLevel: 3,
+      logSeverityLevel: 4,
     };
     if (opts.optimizedModelFilePath) so.optimizedModelFilePath = opts.optimizedModelFilePath;
     if (opts.config) {
