@@ -1,14 +1,14 @@
 import { create } from '@bufbuild/protobuf';
 import type { CalibrationTable, LayerRecord, Plan } from '../documents/index.js';
 import { ModelError, UsageError } from '../errors.js';
-import { GraphIndex, getAttr, getIntsAttr, nodeId, opsetVersion, OperatorSetIdProtoSchema, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
-import type { Edit, RangeLookup, RuleContext } from './edits.js';
+import { GraphIndex, getAttr, getIntsAttr, nodeId, OperatorSetIdProtoSchema, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
+import type { Edit, RangeLookup } from './edits.js';
 import { activationParams, emitActivation, emitBias, emitWeight, minWeightScalesForBias, type ActivationQuant } from './emit-qdq.js';
 import { emitBlockedQdq, emitDynamicMatMul, emitMatMulNBits } from './emit-matmul-nbits.js';
 import { cloneStructure, EmitState } from './emit-state.js';
-import { canRaiseOpset, opsetRaiseBlockers } from './opset.js';
-import { resolveLayerPlan, type Selection } from './plan.js';
-import { RULES } from './rules/index.js';
+import { emissionRanges, markEdits, markSettings, scaleSource, sharesOf, type RangeAccessor } from './mark.js';
+import { opsetRaiseBlockers } from './opset.js';
+import type { Selection } from './plan.js';
 import { usefulInterval } from './useful-range.js';
 
 export interface ApplyPlanOptions extends Selection {
@@ -51,11 +51,8 @@ const MASK_MAGNITUDE = 1e4;
 export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | undefined, opts: ApplyPlanOptions = {}): ApplyPlanResult {
   if (plan.mode === 'static' && !table) throw new UsageError('E_OPTION_CONFLICT', 'static quantization needs a calibration table: give --data or --calib, or use --mode dynamic');
   const index = new GraphIndex(model.proto.graph!, model.file);
-  const opset = opsetVersion(model.proto, '') ?? 1;
-  const activationType = opts.activationType ?? 'uint8';
-  const int4Format = opts.int4Format ?? 'nbits';
-  const hasInt4Qdq = opset >= 21 || canRaiseOpset(model.proto, 21);
-  const sel: Selection = { excludeOps: opts.excludeOps, excludeNodes: opts.excludeNodes, includeNodes: opts.includeNodes };
+  const settings = markSettings(model, opts);
+  const { activationType, opset } = settings;
 
   const range = (tensor: string): RangeLookup => {
     const e = table?.tensors[tensor];
@@ -69,7 +66,8 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
   const narrowedTensors = new Set<string>();
   const usedNarrowed = new Set<string>();
   const narrowRanges = opts.narrowRanges ?? true;
-  const rangeIn = (scope: GraphScope, tensor: string): RangeLookup => {
+  // The only reader of the table (mark and emit alike): rangesNeeded records the same calls.
+  const rangeIn: RangeAccessor = (scope, tensor) => {
     const r = range(tensor);
     if (!r.ok || !narrowRanges) return r;
     const [a, b] = usefulInterval(index, scope, tensor);
@@ -81,61 +79,22 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
   };
 
   // Mark.
-  const edits: Edit[] = [];
-  const marked = new Map<GraphScope, Set<string>>();
-  for (const ref of index.allNodes()) {
-    const node = ref.node;
-    if (node.domain !== '' && node.domain !== 'ai.onnx') continue;
-    const rule = RULES.get(node.opType);
-    if (!rule) continue;
-    const id = nodeId(node, ref.graph, ref.position);
-    const scope = ref.graph;
-    const marks = marked.get(scope) ?? new Set<string>();
-    marked.set(scope, marks);
-    const ctx: RuleContext = {
-      index,
-      scope,
-      nodeId: id,
-      mode: plan.mode,
-      activationType,
-      int4Format,
-      accuracyLevel: opts.accuracyLevel ?? 4,
-      opset,
-      foldActivations: opts.foldActivations ?? true,
-      hasInt4Qdq,
-      plan: resolveLayerPlan(plan, id, node.name, node.opType, sel),
-      range: (t) => rangeIn(scope, t),
-      isQuantized: (t) => marks.has(t),
-      constant: (t) => index.constant(t, scope),
-      consumers: (t) => (scope.consumers.get(t) ?? []).map((r) => r.node),
-      isGraphOutput: (t) => scope.outputs.has(t),
-    };
-    for (const e of rule.edits(node, ctx)) {
-      edits.push(e);
-      if (e.kind === 'qdq-activation') marks.add(e.tensor);
-    }
-  }
+  const edits = markEdits(index, plan, settings, rangeIn);
 
   // Emit.
   const clone = cloneStructure(model);
   const qdqDomain = opset >= 13 ? '' : 'com.microsoft';
   const st = new EmitState(model, index, clone, qdqDomain);
-  const shares = new Map<GraphScope, Map<string, string | undefined>>();
+  const shares = sharesOf(edits);
+  const readable = emissionRanges(edits, shares);
   const done = new Set<string>();
   const records = new Map<string, { node?: NodeProto; record: LayerRecord }>();
   const key = (...parts: (string | number)[]) => parts.join('\u0000');
-  for (const e of edits) {
-    if (e.kind !== 'qdq-activation') continue;
-    const m = shares.get(e.scope) ?? new Map<string, string | undefined>();
-    shares.set(e.scope, m);
-    if (!m.has(e.tensor) || (e.shareWith && !m.get(e.tensor))) m.set(e.tensor, e.shareWith);
-  }
   const aqFor = (scope: GraphScope): ActivationQuant => ({
     zpType: activationType,
     params: (t: string) => {
-      const m = shares.get(scope);
-      let cur = t;
-      for (let guard = 0; m?.get(cur) && guard < 1000; guard++) cur = m.get(cur)!;
+      const cur = scaleSource(shares, scope, t);
+      if (!readable.get(scope)?.has(cur)) throw new Error(`internal: emission reads the range of "${cur}", which emissionRanges does not list`);
       const r = rangeIn(scope, cur);
       if (narrowedTensors.has(cur)) usedNarrowed.add(cur);
       if (!r.ok) throw new ModelError('E_INTERNAL_RANGE', `tensor "${cur}" was marked for quantization without a usable range`, { file: model.file });

@@ -3,3 +3,4 @@ export { resolveLayerPlan, uniformPlan, type Selection, type UniformPlanOptions 
 export { canRaiseOpset, opsetRaiseBlockers, BREAKING_OPSETS } from './opset.js';
 export { RULES } from './rules/index.js';
 export type { Edit, OpRule, RuleContext, WeightSpec, ResolvedLayerPlan } from './edits.js';
+export { rangesNeeded } from './ranges-needed.js';
