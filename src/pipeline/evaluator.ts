@@ -100,23 +100,9 @@ export async function makeEvaluator(model: Model, data: LoadedData, opts: Evalua
     const t0 = performance.now();
     try {
       if (opts.path === 'rewrite') {
-        const q = applyPlan(model, plan, opts.table);
-        const bytes = modelBytesForRuntime(q.model);
-        const s = await Session.open(bytes, { name: `${model.file} (quantized)` });
-        try {
-          const inputsOnly = async (): Promise<Float32Array[]> => {
-            const outs: Float32Array[] = [];
-            for (const b of data.batches) {
-              const r = await s.run(b, [output]);
-              runs++;
-              outs.push(toFloat32(r[output]));
-            }
-            return outs;
-          };
-          return { value: score(await inputsOnly(), classes), sizeBytes: bytes.length };
-        } finally {
-          await s.release();
-        }
+        const r = await rewriteOutputs(model, plan, opts.table, data.batches, output);
+        runs += data.batches.length;
+        return { value: score(r.outputs, classes), sizeBytes: r.sizeBytes };
       }
       const feeds: Record<string, Tensor> = { ...floatFeeds };
       for (const l of wim!.layers) {
@@ -133,6 +119,22 @@ export async function makeEvaluator(model: Model, data: LoadedData, opts: Evalua
   return { evaluate, runs: () => runs, ms: () => ms, close: () => weightSession.release() };
 }
 
+
+/**
+ * The real quantized model of a plan (applyPlan, then a fresh onnxruntime session) run on `batches`:
+ * the `output` tensor of each batch, and the serialized model's size. Static plans need `table`.
+ */
+export async function rewriteOutputs(model: Model, plan: Plan, table: CalibrationTable | undefined, batches: readonly Feeds[], output: string): Promise<{ outputs: Float32Array[]; sizeBytes: number }> {
+  const bytes = modelBytesForRuntime(applyPlan(model, plan, table).model);
+  const s = await Session.open(bytes, { name: `${model.file} (quantized)` });
+  try {
+    const outputs: Float32Array[] = [];
+    for (const b of batches) outputs.push(toFloat32((await s.run(b, [output]))[output]));
+    return { outputs, sizeBytes: bytes.length };
+  } finally {
+    await s.release();
+  }
+}
 
 /** Float weight bytes above which `evaluator: 'auto'` uses fake-quantized weights instead of a rewrite per plan. */
 export const REWRITE_EVALUATOR_MAX_BYTES = 64 * 1024 * 1024;

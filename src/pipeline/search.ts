@@ -1,14 +1,38 @@
 import * as fs from 'node:fs';
-import { parseDocument, readDocument, SensitivityReportSchema, writeDocument, type CalibrationTable, type Plan, type SearchOptions, type SearchReport, type SensitivityOptions, type SensitivityReport } from '../documents/index.js';
-import { GateError } from '../errors.js';
+import { calibrate } from '../calibrate/index.js';
+import { openDataset } from '../data/index.js';
+import {
+  CalibrationTableSchema,
+  parseDocument,
+  readDocument,
+  SensitivityReportSchema,
+  writeDocument,
+  type CalibrateOptionsInput,
+  type CalibrationTable,
+  type LayerBits,
+  type Plan,
+  type SearchOptions,
+  type SearchReport,
+  type SensitivityOptions,
+  type SensitivityReport,
+} from '../documents/index.js';
+import { GateError, UsageError } from '../errors.js';
 import { sha256, writeFileAtomic } from '../files.js';
-import { loadModel, saveModel } from '../onnx/index.js';
+import { loadModel, saveModel, type Model } from '../onnx/index.js';
 import { searchHtml, searchMarkdown } from '../report/index.js';
 import { applyPlan } from '../rewrite/index.js';
-import { searchPlan, type SearchProgress } from '../search/index.js';
+import { layerPlan, searchPlan, type SearchProgress } from '../search/index.js';
 import { measureSensitivity, type SensitivityProgress } from '../sensitivity/index.js';
-import { autoEvaluatorPath, makeEvaluator } from './evaluator.js';
+import { autoEvaluatorPath, makeEvaluator, rewriteOutputs } from './evaluator.js';
 import { loadData } from './load-data.js';
+import { optimizedOpCounts } from './quantize.js';
+
+/** Progress of the one calibration pass of a static-mode search. */
+export interface SearchCalibrationProgress {
+  phase: 'calibrate';
+  done: number;
+  total: number;
+}
 
 export interface SearchRunOptions extends SearchOptions {
   /** Calibration data (sensitivity probes). */
@@ -29,13 +53,17 @@ export interface SearchRunOptions extends SearchOptions {
    * is large or static mode has no table (autoEvaluatorPath).
    */
   evaluator?: 'weights' | 'rewrite' | 'auto';
+  /** Static mode: a calibration table to use instead of calibrating (in memory, or a file from `qtool calibrate`). */
   table?: CalibrationTable;
+  calib?: string;
+  /** Static mode: settings of the one calibration pass over `data` (default minmax over every sample). */
+  calibration?: Omit<CalibrateOptionsInput, 'tensors'>;
   planOutput?: string;
   modelOutput?: string;
   reportOutput?: string;
   markdownOutput?: string;
   htmlOutput?: string;
-  onProgress?: (e: SearchProgress | SensitivityProgress) => void;
+  onProgress?: (e: SearchProgress | SensitivityProgress | SearchCalibrationProgress) => void;
 }
 
 export interface SearchRunResult {
@@ -43,11 +71,13 @@ export interface SearchRunResult {
   report: SearchReport;
   sensitivity: SensitivityReport;
   markdown: string;
-  stats: { sensitivityMs: number; evaluationMs: number; evaluationRuns: number; sensitivityRuns: number };
+  stats: { calibrationMs: number; sensitivityMs: number; evaluationMs: number; evaluationRuns: number; sensitivityRuns: number };
   /** The evaluator used ('auto' resolved). */
   evaluator: 'weights' | 'rewrite';
   /** The written model's bytes next to the plan's size accounting (the chosen evaluation's sizeBytes). */
-  written?: { file: string; sizeBytes: number; plannedBytes: number };
+  written?: { file: string; sizeBytes: number; plannedBytes: number; optimizedOps: Record<string, number> };
+  /** Static mode: the calibration table every evaluation used. */
+  table?: CalibrationTable;
 }
 
 /**
@@ -57,40 +87,81 @@ export interface SearchRunResult {
 export async function search(modelPath: string, opts: SearchRunOptions): Promise<SearchRunResult> {
   const model = loadModel(modelPath);
   const source = { file: modelPath, sha256: sha256(fs.readFileSync(modelPath)) };
+  const mode = opts.mode ?? 'weight-only';
+  if (opts.table && opts.calib) throw new UsageError('E_OPTION_CONFLICT', 'search: table and --calib are alternatives: give one');
+  const notes: string[] = [];
   let t0 = performance.now();
+  // Static mode: one calibration pass; every evaluation and every measured sensitivity term reuses it.
+  let table = opts.table ?? (opts.calib ? readDocument(opts.calib, CalibrationTableSchema) : undefined);
+  if (mode === 'static' && !table) {
+    table = await calibrateOnce(model, opts);
+    notes.push(`static: calibrated once on ${opts.data} (${table.samples} samples, ${table.method}, ${Object.keys(table.tensors).length} tensors); every evaluation is applyPlan with this table`);
+  } else if (mode === 'static') {
+    notes.push(`static: calibration table ${opts.calib ?? '(given)'} (${table!.samples} samples, ${table!.method})`);
+  }
+  const calibrationMs = performance.now() - t0;
+  const path = !opts.evaluator || opts.evaluator === 'auto' ? autoEvaluatorPath(model, mode, table) : opts.evaluator;
+  // Static mode with the real evaluator: the measured single-layer terms are real static rewrites of
+  // layer i alone (its input activation quantized too), and they alone order the layers.
+  const isStaticMeasured = mode === 'static' && path === 'rewrite';
+
+  t0 = performance.now();
   let sens: SensitivityReport;
   let sensitivityRuns = 0;
   if (opts.sensitivityReport) {
     sens = readDocument(opts.sensitivityReport, SensitivityReportSchema);
   } else {
     const so = { probes: 8, minProbes: 4, stabilityProbes: 1, samples: 32, ...opts.sensitivity };
-    const bits = [...new Set<4 | 8 | 16 | "float">(opts.bits ?? [4, 8])].filter((b): b is 4 | 8 | 16 => b !== 'float');
+    const bits = [...new Set<LayerBits>(opts.bits ?? [4, 8])].filter((b): b is 4 | 8 | 16 => b !== 'float');
     const calib = await loadData(opts.data, model, { labels: opts.labels, subset: so.samples, seed: so.seed ?? 1234, batchSize: so.samples });
-    const r = await measureSensitivity(model, { batches: calib.batches, labels: calib.labels }, { ...so, bits: so.bits ?? bits, samples: calib.samples }, { onProgress: opts.onProgress, source });
+    const output = model.proto.graph!.output[0].name;
+    const blockSize = opts.blockSize ?? 32;
+    const assignmentOutputs = isStaticMeasured
+      ? async (a: Readonly<Record<string, LayerBits>>) => (await rewriteOutputs(model, staticPlan(a, blockSize), table, calib.batches, output)).outputs
+      : undefined;
+    const r = await measureSensitivity(model, { batches: calib.batches, labels: calib.labels }, { ...so, bits: so.bits ?? bits, samples: calib.samples }, { onProgress: opts.onProgress, source, assignmentOutputs });
     sens = parseDocument(r.report, SensitivityReportSchema);
     sensitivityRuns = r.stats.runs.reference + r.stats.runs.hessian + r.stats.runs.measured;
+  }
+  const orderBy = isStaticMeasured && sens.measuredPath === 'rewrite' ? 'measured' : 'combined';
+  if (mode === 'static') {
+    notes.push(
+      orderBy === 'measured'
+        ? 'static: layers ordered by measured single-layer losses of real static rewrites (layer i alone at each bit width, its input activation quantized) and leave-one-out; Omega (weights only) not used for the order'
+        : `static: layers ordered by the combined score of a sensitivity report measured through ${sens.measuredPath === 'rewrite' ? 'real rewrites' : 'fake-quantized weights (activation quantization not seen)'}`,
+    );
   }
   const sensitivityMs = performance.now() - t0;
   t0 = performance.now();
   const evalData = await loadData(opts.eval, model, { labels: opts.evalLabels, maxSamples: opts.evalSamples, batchSize: 256 });
-  const path = !opts.evaluator || opts.evaluator === 'auto' ? autoEvaluatorPath(model, opts.mode ?? 'weight-only', opts.table) : opts.evaluator;
-  const evaluator = await makeEvaluator(model, evalData, { metric: opts.metric ?? 'accuracy', path, table: opts.table, blockSize: opts.blockSize });
+  const evaluator = await makeEvaluator(model, evalData, { metric: opts.metric ?? 'accuracy', path, table, blockSize: opts.blockSize });
   let result;
   try {
-    result = await searchPlan(sens, evaluator.evaluate, opts, { onProgress: opts.onProgress, source });
+    result = await searchPlan(sens, evaluator.evaluate, opts, { onProgress: opts.onProgress, source, orderBy });
   } finally {
     await evaluator.close();
   }
   const { plan, report } = result;
   const chosen = report.evaluations[report.chosen];
-  report.notes.push(`evaluator: ${path === 'rewrite' ? 'rewrite (applyPlan + onnxruntime: the written model is the one measured)' : 'weights (fake-quantized weights through one weights-as-inputs session; activations float)'}`);
+  report.notes.push(...notes);
+  report.notes.push(
+    `evaluator: ${
+      path === 'rewrite'
+        ? 'rewrite (applyPlan + onnxruntime: the written model is the one measured)'
+        : `weights (fake-quantized weights through one weights-as-inputs session; activations float${mode === 'static' ? ': static activation quantization is not measured' : ''})`
+    }`,
+  );
   let written: SearchRunResult['written'];
   if (opts.modelOutput) {
     // Written before the report so the report can state the file size next to the plan's accounting.
-    saveModel(applyPlan(model, plan, opts.table).model, opts.modelOutput);
+    const q = applyPlan(model, plan, table).model;
+    const optimizedOps = await optimizedOpCounts(q, opts.modelOutput);
+    saveModel(q, opts.modelOutput);
     const sizeBytes = fs.statSync(opts.modelOutput).size;
-    written = { file: opts.modelOutput, sizeBytes, plannedBytes: chosen.sizeBytes };
+    written = { file: opts.modelOutput, sizeBytes, plannedBytes: chosen.sizeBytes, optimizedOps };
     report.notes.push(`written model ${sizeBytes} bytes; plan accounting ${chosen.sizeBytes} bytes (weights + scales + the rest of the model; the file adds names, graph structure and protobuf framing)`);
+    const fused = Object.entries(optimizedOps).filter(([op]) => /^QLinear|^QGemm|MatMulNBits|DynamicQuantize|MatMulIntegerToFloat/.test(op));
+    if (fused.length > 0) report.notes.push(`onnxruntime runs the written model with ${fused.map(([op, n]) => `${n} ${op}`).join(', ')}`);
   }
   const markdown = searchMarkdown(report);
   if (opts.planOutput) writeDocument(opts.planOutput, plan);
@@ -106,8 +177,24 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
     report,
     sensitivity: sens,
     markdown,
-    stats: { sensitivityMs, evaluationMs: performance.now() - t0, evaluationRuns: evaluator.runs(), sensitivityRuns },
+    stats: { calibrationMs, sensitivityMs, evaluationMs: performance.now() - t0, evaluationRuns: evaluator.runs(), sensitivityRuns },
     evaluator: path,
     ...(written ? { written } : {}),
+    ...(mode === 'static' ? { table } : {}),
   };
+}
+
+/** The static plan of a per-layer assignment (layers not listed stay float), as searchPlan writes plans. */
+function staticPlan(a: Readonly<Record<string, LayerBits>>, blockSize: number): Plan {
+  const layers = Object.fromEntries(Object.entries(a).map(([id, b]) => [id, layerPlan(b, blockSize)]));
+  return { kind: 'qtool.plan', version: 1, mode: 'static', defaults: { bits: 'float' }, layers };
+}
+
+/** The one calibration pass of a static search, over the calibration data (`data`). */
+async function calibrateOnce(model: Model, opts: SearchRunOptions): Promise<CalibrationTable> {
+  const dataset = await openDataset(opts.data, model, { maxSamples: opts.calibration?.maxSamples });
+  return calibrate(model, dataset, {
+    ...opts.calibration,
+    onProgress: (p) => opts.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total }),
+  });
 }

@@ -22,15 +22,23 @@ export function sizeAt(layer: ReportLayer, bits: LayerBits): number | undefined 
 }
 
 /**
+ * Which terms order the layers: 'combined' (ΔΩ, measured, leave-one-out) or 'measured' (the measured
+ * single-layer loss increase and leave-one-out only; Ω is left out). Static-mode searches use
+ * 'measured' when the measured terms come from real static rewrites: Ω sees weight rounding only,
+ * while the loss of a static layer is mostly its activation quantization.
+ */
+export type OrderBy = 'combined' | 'measured';
+
+/**
  * Order layers for demoting `from` → `to`, most sensitive first, by the combined score
  * (quant/combineScores) of three terms: ΔΩ = Ω(to) − Ω(from), the measured single-layer loss increase
- * measured(to) − measured(from), and the leave-one-out recovery when the report has it.
- * Ties keep the report's layer order.
+ * measured(to) − measured(from), and the leave-one-out recovery when the report has it ('measured':
+ * the last two only). Ties keep the report's layer order.
  */
-export function orderLayers(layers: readonly ReportLayer[], from: LayerBits, to: LayerBits): { id: string; score: number }[] {
+export function orderLayers(layers: readonly ReportLayer[], from: LayerBits, to: LayerBits, by: OrderBy = 'combined'): { id: string; score: number }[] {
   const dOmega = layers.map((l) => (omegaAt(l, to) ?? 0) - (omegaAt(l, from) ?? 0));
   const dMeasured = layers.map((l) => (measuredAt(l, to) ?? 0) - (measuredAt(l, from) ?? 0));
-  const terms = [dOmega, dMeasured];
+  const terms = by === 'measured' ? [dMeasured] : [dOmega, dMeasured];
   if (layers.some((l) => l.leaveOneOut)) terms.push(layers.map((l) => l.leaveOneOut?.recovered ?? 0));
   const score = combineScores(terms);
   return layers

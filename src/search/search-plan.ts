@@ -11,7 +11,7 @@ import {
   type SensitivityReport,
 } from '../documents/index.js';
 import { solveKnapsack } from './knapsack.js';
-import { orderLayers, omegaAt, sizeAt } from './order.js';
+import { orderLayers, omegaAt, sizeAt, type OrderBy } from './order.js';
 import { paretoFront } from './pareto.js';
 
 export type Evaluate = (plan: Plan) => Promise<EvalResult>;
@@ -28,6 +28,8 @@ export interface SearchProgress {
 export interface SearchHooks {
   onProgress?: (e: SearchProgress) => void;
   source?: { file: string; sha256: string };
+  /** Terms that order the layers (default 'combined'; see OrderBy). */
+  orderBy?: OrderBy;
 }
 
 export interface SearchResult {
@@ -177,7 +179,7 @@ export async function searchPlan(sens: SensitivityReport, evaluate: Evaluate, op
         const to = levels[s + 1];
         const stepName = `${levelKey(from)}→${levelKey(to)}`;
         const atFrom = layers.filter((l) => assign[l.id] === from);
-        const order = orderLayers(atFrom, from, to).map((o) => o.id);
+        const order = orderLayers(atFrom, from, to, hooks.orderBy).map((o) => o.id);
         const m = order.length;
         const stepEvals: number[] = [];
         if (m === 0) continue;
@@ -253,7 +255,7 @@ export async function searchPlan(sens: SensitivityReport, evaluate: Evaluate, op
     maxSizeBytes: opts.maxSizeBytes ?? null,
     bits: levels,
     reference,
-    order: orderLayers(layers, levels[0], levels[levels.length - 1]),
+    order: orderLayers(layers, levels[0], levels[levels.length - 1], hooks.orderBy),
     steps,
     evaluations,
     chosen: chosen!.index,

@@ -47,6 +47,13 @@ export interface SensitivityHooks {
    * weights go through the weights-as-inputs session (weight quantization only).
    */
   assignmentLoss?: (assignment: Readonly<Record<string, LayerBits>>) => Promise<number>;
+  /**
+   * The real rewrite path, returning outputs instead of a loss: the first output of the rewritten
+   * model for each of `data.batches`, in order (layers not listed stay float). measureSensitivity then
+   * applies its own L, so the measured terms use exactly the loss of the float reference. Takes
+   * precedence over assignmentLoss.
+   */
+  assignmentOutputs?: (assignment: Readonly<Record<string, LayerBits>>) => Promise<readonly Float32Array[]>;
   /** Model identity for the report (default: the model's file and the sha256 of its bytes). */
   source?: { file: string; sha256: string };
 }
@@ -172,7 +179,7 @@ export async function measureSensitivity(
 
     // (d) measured single-layer and leave-one-out losses.
     tStart = performance.now();
-    const measuredPath = hooks.assignmentLoss ? 'rewrite' : 'weights';
+    const measuredPath = hooks.assignmentOutputs || hooks.assignmentLoss ? 'rewrite' : 'weights';
     const low = bits[0];
     const high = bits[bits.length - 1];
     const singleRuns = wim.layers.length * bits.length + (opts.leaveOneOut && bits.length > 1 ? wim.layers.length + 1 : 0);
@@ -180,10 +187,17 @@ export async function measureSensitivity(
     const measure = async (assign: ReadonlyMap<number, CandidateBits>): Promise<number> => {
       hooks.onProgress?.({ phase: 'measured', done: doneRuns, total: singleRuns });
       doneRuns++;
-      if (hooks.assignmentLoss) {
+      if (hooks.assignmentOutputs || hooks.assignmentLoss) {
         const a: Record<string, LayerBits> = {};
         for (const [i, b] of assign) a[wim.layers[i].layer.id] = b;
-        const v = await hooks.assignmentLoss(a);
+        if (hooks.assignmentOutputs) {
+          const outs = await hooks.assignmentOutputs(a);
+          runs.measured += data.batches.length;
+          let total = 0;
+          outs.forEach((y, bi) => (total += (lossOfOutputs(bi, y) * weights[bi]) / totalWeight));
+          return total;
+        }
+        const v = await hooks.assignmentLoss!(a);
         runs.measured += data.batches.length;
         return v;
       }

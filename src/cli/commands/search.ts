@@ -14,6 +14,7 @@ interface SearchFlags {
   maxSize?: string;
   maxEvaluations?: string;
   mode: string;
+  calib?: string;
   evaluator: string;
   sensitivity?: string;
   probes?: string;
@@ -31,7 +32,7 @@ export function register(program: Command): void {
     .command('search')
     .description('mixed-precision search: bisection over the sensitivity order (O(log L) real evaluations), or a size budget by knapsack; writes plan, model and report')
     .argument('<model>', 'ONNX model file')
-    .requiredOption('--data <path>', 'calibration inputs (sensitivity probes)')
+    .requiredOption('--data <path>', 'calibration inputs (sensitivity probes; with --mode static also the one calibration pass)')
     .requiredOption('--eval <path>', 'evaluation inputs')
     .option('--labels <file>', 'calibration labels .npy (sensitivity loss ce)')
     .option('--eval-labels <file>', 'evaluation labels .npy (needed for --metric accuracy/perplexity)')
@@ -41,7 +42,8 @@ export function register(program: Command): void {
     .option('--max-drop <x>', 'allowed drop: percentage points for accuracy/agreement, percent relative for sqnr/cosine/perplexity ("1" or "1%")', '1')
     .option('--max-size <MB>', 'budget form: minimise summed Omega under this model size (MB = 10^6 bytes), then verify once')
     .option('--max-evaluations <n>', 'cap on full evaluations (default floor(2 log2 L) + 4)')
-    .option('--mode <mode>', 'plan mode: static | dynamic | weight-only', 'weight-only')
+    .option('--mode <mode>', 'plan mode: static (QDQ W8A8 at 8 bits, weight-only int4 at 4; calibrates once on --data) | dynamic | weight-only', 'weight-only')
+    .option('--calib <table>', '--mode static: reuse a calibration table (qtool calibrate) instead of calibrating on --data')
     .option('--evaluator <path>', 'auto (rewrite unless the model is large) | rewrite (applyPlan + onnxruntime per evaluation: the written model is the one measured) | weights (fake-quantized weights, one session)', 'auto')
     .option('--sensitivity <file>', 'reuse a sensitivity report instead of measuring')
     .option('--probes <n>', 'Hessian probes per layer when measuring sensitivity', '8')
@@ -62,7 +64,7 @@ export function register(program: Command): void {
       if ((flags.metric === 'accuracy' || flags.metric === 'perplexity') && !flags.evalLabels) throw new api.UsageError('E_OPTION_CONFLICT', `--metric ${flags.metric}: expected --eval-labels, got none`);
       if (!['static', 'dynamic', 'weight-only'].includes(flags.mode)) throw new api.UsageError('E_FLAG', `--mode: expected static, dynamic or weight-only, got "${flags.mode}"`);
       if (!['auto', 'weights', 'rewrite'].includes(flags.evaluator)) throw new api.UsageError('E_FLAG', `--evaluator: expected auto, weights or rewrite, got "${flags.evaluator}"`);
-      if (flags.mode === 'static' && (flags.evaluator === 'rewrite' || flags.modelOut)) throw new api.UsageError('E_OPTION_CONFLICT', '--mode static: needs a calibration table, which qtool search does not build yet; use --mode weight-only or dynamic');
+      if (flags.calib && flags.mode !== 'static') throw new api.UsageError('E_OPTION_CONFLICT', `--calib: expected --mode static, got --mode ${flags.mode}`);
       const maxSize = flag.number('--max-size', flags.maxSize, { min: 0 });
       const bar = progressBar('search', flags.quiet);
       const probes = flag.number('--probes', flags.probes, { int: true })!;
@@ -80,6 +82,7 @@ export function register(program: Command): void {
           maxEvaluations: flag.number('--max-evaluations', flags.maxEvaluations, { int: true }),
           mode: flags.mode as 'weight-only',
           evaluator: flags.evaluator as 'weights',
+          calib: flags.calib,
           sensitivityReport: flags.sensitivity,
           sensitivity: { probes: Math.max(2, probes), minProbes: Math.min(4, Math.max(2, probes)) },
           planOutput: flags.output,
