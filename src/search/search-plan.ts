@@ -63,6 +63,16 @@ export function defaultMaxEvaluations(layers: number): number {
  * The number of evaluations never exceeds maxEvaluations; when the cap cuts a bisection short, the
  * smallest known passing k is used.
  *
+ * Evaluation count. A step over m candidates costs at most 1 (C_0) + ⌈log2 m⌉ (bisection) + 1
+ * (monotonicity; free when bisection already evaluated k*−2), before any linear refinement.
+ * Two levels: reference + endpoint + step ≤ ⌈log2 L⌉ + 4 (accuracy/sqnr; with float as the top level
+ * the endpoint is the reference, ⌈log2 L⌉ + 3), within the default cap floor(2·log2 L) + 4 for L ≥ 2.
+ * Three levels (4, 8, float): 1 + (2 + ⌈log2 L⌉) + (2 + ⌈log2 m₂⌉) ≤ 2·⌈log2 L⌉ + 5 uncapped, m₂ being
+ * the layers the first step demoted to 8. The default cap still bounds it at floor(2·log2 L) + 4; the
+ * overshoot (at most 3, from the two ceilings and the second endpoint) is taken off the second step's
+ * bisection, which then keeps the smallest passing k it has seen (noted in the report); give
+ * maxEvaluations = 2·⌈log2 L⌉ + 5 to let both bisections finish.
+ *
  * Knapsack (maxSizeBytes): minimise Σ Ω_i(b_i) subject to Σ size_i(b_i) ≤ maxSizeBytes − the rest of the
  * model, exactly by dynamic programming, then one real evaluation (plus the reference).
  */

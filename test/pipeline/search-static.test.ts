@@ -40,6 +40,7 @@ describe('static-mode search on fmnist_cnn (calibrated once on fmnist_calib_x, e
   for (const c of [
     { bits: [8, 'float'] as const, maxDrop: 0.5 },
     { bits: [4, 8] as const, maxDrop: 1 },
+    { bits: [4, 8, 'float'] as const, maxDrop: 0.5 },
   ]) {
     it(`--bits ${c.bits.join(',')} --max-drop ${c.maxDrop}`, async () => {
       const tag = c.bits.join('-');
@@ -49,7 +50,7 @@ describe('static-mode search on fmnist_cnn (calibrated once on fmnist_calib_x, e
         eval: path.join(dir, 'search_x.npy'),
         evalLabels: path.join(dir, 'search_y.npy'),
         mode: 'static',
-        bits: [...c.bits],
+        bits: [...c.bits] as (4 | 8 | 'float')[],
         maxDrop: c.maxDrop,
         planOutput: out('plan.json'),
         modelOutput: out('q.onnx'),
@@ -76,7 +77,11 @@ describe('static-mode search on fmnist_cnn (calibrated once on fmnist_calib_x, e
       expect(report.evaluationCount).toBeLessThanOrEqual(2 * Math.log2(L) + 4);
       expect(chosen.measuredSizeBytes).toBe(fileBytes);
       expect(r.written!.optimizedOps).toEqual(ops);
-      if (c.bits.includes('float')) {
+      if (c.bits.length === 3) {
+        // Three levels: float → 8, then 8 → 4, under the same default cap (see searchPlan).
+        expect(report.steps.map((s) => `${s.from}→${s.to}`)).toEqual(['float→8', '8→4']);
+        expect(100 * (floatAcc - qAcc)).toBeLessThanOrEqual(1);
+      } else if (c.bits.includes('float')) {
         expect(100 * (floatAcc - qAcc)).toBeLessThanOrEqual(0.5);
         expect(ops.QLinearConv ?? 0).toBeGreaterThan(0);
       } else {

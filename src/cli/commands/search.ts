@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option('--calib <table>', '--mode static: reuse a calibration table (qtool calibrate) instead of calibrating on --data')
     .option('--evaluator <path>', 'auto (rewrite unless the model is large) | rewrite (applyPlan + onnxruntime per evaluation: the written model is the one measured) | weights (fake-quantized weights, one session)', 'auto')
     .option('--sensitivity <file>', 'reuse a sensitivity report instead of measuring')
-    .option('--probes <n>', 'Hessian probes per layer when measuring sensitivity', '8')
+    .option('--probes <n>', 'Hessian probes per layer when measuring sensitivity (default 8; 2 with --mode static, where measured static losses order the layers)')
     .option('-o, --output <file>', 'write the plan (qtool.plan/1)')
     .option('--model-out <file>', 'write the quantized model')
     .option('--report <file>', 'write the search report (qtool.search-report/1)')
@@ -67,7 +67,7 @@ export function register(program: Command): void {
       if (flags.calib && flags.mode !== 'static') throw new api.UsageError('E_OPTION_CONFLICT', `--calib: expected --mode static, got --mode ${flags.mode}`);
       const maxSize = flag.number('--max-size', flags.maxSize, { min: 0 });
       const bar = progressBar('search', flags.quiet);
-      const probes = flag.number('--probes', flags.probes, { int: true })!;
+      const probes = flag.number('--probes', flags.probes, { int: true });
       const result = await api
         .search(modelPath, {
           data: flags.data,
@@ -84,7 +84,7 @@ export function register(program: Command): void {
           evaluator: flags.evaluator as 'weights',
           calib: flags.calib,
           sensitivityReport: flags.sensitivity,
-          sensitivity: { probes: Math.max(2, probes), minProbes: Math.min(4, Math.max(2, probes)) },
+          sensitivity: probes === undefined ? undefined : { probes: Math.max(2, probes), minProbes: Math.min(4, Math.max(2, probes)) },
           planOutput: flags.output,
           modelOutput: flags.modelOut,
           reportOutput: flags.report,
