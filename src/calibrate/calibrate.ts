@@ -29,6 +29,11 @@ export interface CalibrateProgress {
 export interface CalibrateCallbacks {
   onProgress?: (p: CalibrateProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Where `tensors` came from, recorded as the table's `settings.tensors` (default: 'listed' when
+   * `tensors` is given, else 'all'); the pipeline writes 'plan' / 'plans' for its rewrite-derived lists.
+   */
+  tensorsFrom?: string;
 }
 
 function floatView(t: Tensor): Float32Array | undefined {
@@ -61,7 +66,7 @@ function modelHash(model: Model): string {
  * only when it is not float32 or its batch holds NaN/Inf/|x| ≥ 1e30 values; its table has no histograms.
  */
 export async function calibrate(model: Model, dataset: Dataset, options: CalibrateOptionsInput & CalibrateCallbacks = {}): Promise<CalibrationTable> {
-  const { onProgress, signal, ...rest } = options;
+  const { onProgress, signal, tensorsFrom, ...rest } = options;
   const parsed = CalibrateOptionsSchema.safeParse(rest);
   if (!parsed.success) throw new UsageError('E_FLAG', `invalid calibration options: ${flattenIssues(parsed.error)}`);
   const opts = parsed.data;
@@ -155,7 +160,7 @@ export async function calibrate(model: Model, dataset: Dataset, options: Calibra
     const obs = observers.get(name);
     if (obs) entries[name] = obs.result();
   }
-  const tableSettings: CalibrationTable['settings'] = { batchSize: opts.batchSize, bins: opts.bins, data: dataset.description };
+  const tableSettings: CalibrationTable['settings'] = { batchSize: opts.batchSize, bins: opts.bins, data: dataset.description, tensors: tensorsFrom ?? (opts.tensors ? 'listed' : 'all') };
   if (opts.method === 'percentile') tableSettings.percentile = opts.percentile;
   if (opts.method !== 'minmax') tableSettings.symmetric = opts.symmetric;
   if (opts.method === 'minmax') tableSettings.movingAverage = opts.movingAverage;

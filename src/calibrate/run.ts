@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { openDataset } from '../data/index.js';
 import { writeDocument, type CalibrateOptionsInput, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
 import { UsageError } from '../errors.js';
-import { loadModel } from '../onnx/index.js';
+import { loadModel, type Model } from '../onnx/index.js';
 import { calibrate, type CalibrateCallbacks } from './calibrate.js';
 
 export interface CalibrateFileOptions extends CalibrateOptionsInput {
@@ -17,6 +17,11 @@ export interface CalibrateFileOptions extends CalibrateOptionsInput {
   randomDims?: Readonly<Record<string, number>>;
   /** Samples generated for random data (default: maxSamples, else 32). */
   randomSamples?: number;
+  /**
+   * The tensors to observe, chosen once the model is loaded (overrides `tensors`); `from` is recorded
+   * as the table's settings.tensors. The pipeline passes the ranges a rewrite will read.
+   */
+  tensorsFor?: (model: Model) => { tensors: string[]; from: string };
 }
 
 /** Default table path: next to the model, `.onnx` replaced by `.calib.json`. */
@@ -31,12 +36,13 @@ export function defaultCalibrationPath(modelPath: string): string {
  * overwrite without `force`), and return the table with a summary (plus the dataset's warnings).
  */
 export async function calibrateFile(modelPath: string, opts: CalibrateFileOptions, callbacks: CalibrateCallbacks = {}): Promise<{ table: CalibrationTable; summary: CalibrationSummary }> {
-  const { data, output, force, randomDims, randomSamples, ...calibOpts } = opts;
+  const { data, output, force, randomDims, randomSamples, tensorsFor, ...calibOpts } = opts;
   const out = output ?? defaultCalibrationPath(modelPath);
   if (!force && fs.existsSync(out)) throw new UsageError('E_OUTPUT_EXISTS', `${out}: output exists: expected a new file (pass --force to overwrite)`);
   const model = loadModel(modelPath);
   const dataset = await openDataset(data, model, { maxSamples: calibOpts.maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims, randomSamples });
-  const table = await calibrate(model, dataset, { ...calibOpts, ...callbacks });
+  const chosen = tensorsFor?.(model);
+  const table = await calibrate(model, dataset, { ...calibOpts, ...callbacks, ...(chosen ? { tensors: chosen.tensors, tensorsFrom: chosen.from } : {}) });
   writeDocument(out, table);
   const entries = Object.entries(table.tensors);
   const summary: CalibrationSummary = {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { calibrate } from '../calibrate/index.js';
+import { calibrate, calibrateFile, calibrationTensors, type CalibrateCallbacks, type CalibrateFileOptions } from '../calibrate/index.js';
 import { openDataset } from '../data/index.js';
 import {
   CalibrationTableSchema,
@@ -9,6 +9,7 @@ import {
   QuantizeOptionsSchema,
   flattenIssues,
   readDocument,
+  type CalibrationSummary,
   type CalibrationTable,
   type LayerRecord,
   type Plan,
@@ -16,10 +17,10 @@ import {
   type QuantizeOptionsInput,
   type QuantizeSummary,
 } from '../documents/index.js';
-import { UsageError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { loadModel, saveModel, walkGraphs, type Model } from '../onnx/index.js';
 import { FidelityAccumulator } from '../quant/index.js';
-import { applyPlan, uniformPlan } from '../rewrite/index.js';
+import { applyPlan, rangesNeeded, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
 import { toFloat32 } from '../tensor/index.js';
 
@@ -72,26 +73,7 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
   if (path.resolve(out) === path.resolve(model.file)) throw new UsageError('E_OUTPUT_EXISTS', `${out}: output would overwrite the input model`);
   if (fs.existsSync(out) && !opts.force) throw new UsageError('E_OUTPUT_EXISTS', `${out}: file exists: expected a new file, or --force to overwrite`);
 
-  let table: CalibrationTable | undefined;
-  let calibration: QuantizeSummary['calibration'];
-  if (plan.mode === 'static') {
-    if (opts.calib) {
-      table = readDocument(opts.calib, CalibrationTableSchema);
-      calibration = { source: opts.calib, method: table.method, samples: table.samples };
-    } else {
-      const dataset = await openDataset(opts.data!, model, { maxSamples: opts.samples });
-      table = await calibrate(model, dataset, {
-        method: opts.method,
-        batchSize: opts.batchSize,
-        maxSamples: opts.samples,
-        onProgress: (p) => progress({ stage: 'calibrate', done: p.done, total: p.total }),
-      });
-      calibration = { source: opts.data!, method: table.method, samples: table.samples };
-    }
-  }
-
-  progress({ stage: 'rewrite' });
-  const rewritten = applyPlan(model, plan, table, {
+  const rewriteOpts: ApplyPlanOptions = {
     activationType: opts.activationType,
     int4Format: opts.format,
     accuracyLevel: opts.accuracyLevel,
@@ -99,7 +81,31 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
     excludeNodes: opts.excludeNodes,
     includeNodes: opts.includeNodes,
     foldActivations: opts.foldActivations,
-  });
+  };
+  let table: CalibrationTable | undefined;
+  let calibration: QuantizeSummary['calibration'];
+  if (plan.mode === 'static') {
+    if (opts.calib) {
+      table = readDocument(opts.calib, CalibrationTableSchema);
+      checkTableCovers(table, opts.calib, model, plan, rewriteOpts);
+      calibration = { source: opts.calib, method: table.method, samples: table.samples };
+    } else {
+      // Only the ranges this plan reads are observed (declare statistics, collect once).
+      const dataset = await openDataset(opts.data!, model, { maxSamples: opts.samples });
+      table = await calibrate(model, dataset, {
+        method: opts.method,
+        batchSize: opts.batchSize,
+        maxSamples: opts.samples,
+        tensors: planCalibrationTensors(model, plan, rewriteOpts),
+        tensorsFrom: 'plan',
+        onProgress: (p) => progress({ stage: 'calibrate', done: p.done, total: p.total }),
+      });
+      calibration = { source: opts.data!, method: table.method, samples: table.samples };
+    }
+  }
+
+  progress({ stage: 'rewrite' });
+  const rewritten = applyPlan(model, plan, table, rewriteOpts);
 
   progress({ stage: 'verify' });
   const optimizedOps = await optimizedOpCounts(rewritten.model, out, opts.accuracyLevel);
@@ -132,6 +138,60 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
     ...(fidelity ? { fidelity } : {}),
   };
   return { summary, file: out, plan, table };
+}
+
+/**
+ * The main-graph tensors calibration must observe for `applyPlan(model, plan, table, opts)`: the
+ * ranges the rewrite reads (rangesNeeded) that calibration can observe (main graph, float), in
+ * topological order.
+ */
+export function planCalibrationTensors(model: Model, plan: Plan, opts: ApplyPlanOptions = {}): string[] {
+  const needed = new Set(rangesNeeded(model, plan, opts));
+  return calibrationTensors(model).filter((t) => needed.has(t));
+}
+
+/**
+ * The tensors any static plan can read ranges for, whatever its rewrite options: the uniform 8-bit
+ * static plan (every layer quantized reads the most) with and without Relu/Clip folding (int8
+ * activations read the unfolded set). `qtool calibrate` observes these by default, so its table
+ * serves every later `qtool quantize --calib`.
+ */
+export function staticPlanCalibrationTensors(model: Model): string[] {
+  const plan = uniformPlan({ bits: 8, mode: 'static' });
+  const needed = new Set([...rangesNeeded(model, plan), ...rangesNeeded(model, plan, { foldActivations: false })]);
+  return calibrationTensors(model).filter((t) => needed.has(t));
+}
+
+export interface CalibrateModelOptions extends CalibrateFileOptions {
+  /** Observe every float tensor of the main graph (settings.tensors 'all') instead of those static plans read ('plans'). */
+  allTensors?: boolean;
+}
+
+/**
+ * `qtool calibrate`: calibrateFile observing only the tensors a static rewrite can read ranges for
+ * (staticPlanCalibrationTensors), or every float tensor with `allTensors` or an explicit `tensors` list.
+ */
+export async function calibrateModelFile(modelPath: string, opts: CalibrateModelOptions, callbacks: CalibrateCallbacks = {}): Promise<{ table: CalibrationTable; summary: CalibrationSummary }> {
+  const { allTensors, ...rest } = opts;
+  if (allTensors && rest.tensors) throw new UsageError('E_OPTION_CONFLICT', '--all-tensors and a tensor list are alternatives: give one');
+  const fileOpts: CalibrateFileOptions = allTensors || rest.tensors ? rest : { ...rest, tensorsFor: (m) => ({ tensors: staticPlanCalibrationTensors(m), from: 'plans' }) };
+  return calibrateFile(modelPath, fileOpts, callbacks);
+}
+
+/**
+ * A table calibrated for a plan ('plan') or for static plans ('plans') must hold every range this
+ * rewrite reads; a missing one would silently leave a layer's activations float.
+ */
+function checkTableCovers(table: CalibrationTable, file: string, model: Model, plan: Plan, opts: ApplyPlanOptions): void {
+  const from = table.settings.tensors;
+  if (from !== 'plan' && from !== 'plans') return;
+  const missing = planCalibrationTensors(model, plan, opts).filter((t) => !table.tensors[t]);
+  if (missing.length === 0) return;
+  throw new InputError(
+    'E_CALIB_INCOMPLETE',
+    `calibration table: expected a range for every tensor this plan reads, got none for ${missing.length} (e.g. "${missing[0]}"; the table observed only the tensors its ${from === 'plan' ? 'own plan' : 'static plans'} read): recalibrate with \`qtool calibrate --all-tensors\` or quantize with --data`,
+    { file },
+  );
 }
 
 function resolveMode(opts: QuantizeOptions): Plan['mode'] {

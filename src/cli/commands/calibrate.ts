@@ -13,6 +13,7 @@ interface CalibrateFlags {
   seed?: string;
   movingAverage?: string;
   skipNonfinite?: boolean;
+  allTensors?: boolean;
   dim: string[];
   output?: string;
   force?: boolean;
@@ -36,6 +37,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for --data random (default 0)')
     .option('--moving-average <c>', 'minmax: exponential moving average constant in (0, 1] across batches (default 0: true min/max)')
     .option('--skip-nonfinite', 'skip samples holding NaN/Inf instead of failing')
+    .option('--all-tensors', 'observe every float tensor of the main graph (default: only the tensors a static `qtool quantize` can read ranges for)')
     .option('--dim <name=value>', 'random data: value of a symbolic (dynamic) dim, e.g. --dim sequence=64 (repeatable; others default to 32)', collect, [])
     .option('-o, --output <file>', 'table file (default: <model>.calib.json next to the model)')
     .option('--force', 'overwrite an existing output file')
@@ -67,9 +69,9 @@ export function register(program: Command): void {
         throw new api.UsageError('E_FLAG', parsed.error.issues.map((i) => `${i.path.length ? flag(String(i.path[0])) : 'options'}: ${i.message}`).join('; '));
       }
       const bar = progressBar('calibrate', flags.quiet);
-      const { summary } = await api.calibrateFile(
+      const { summary } = await api.calibrateModelFile(
         modelPath,
-        { ...parsed.data, data: flags.data, output: flags.output, force: flags.force, randomDims },
+        { ...parsed.data, data: flags.data, output: flags.output, force: flags.force, randomDims, allTensors: flags.allTensors },
         { onProgress: (p) => bar.update(p.done, p.total) },
       );
       bar.done();
