@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { calibrate } from '../calibrate/index.js';
+import { calibrate, calibrationTensors } from '../calibrate/index.js';
 import { openDataset } from '../data/index.js';
 import {
   CalibrationTableSchema,
@@ -18,9 +18,9 @@ import {
 } from '../documents/index.js';
 import { GateError, UsageError } from '../errors.js';
 import { sha256, writeFileAtomic } from '../files.js';
-import { loadModel, saveModel, type Model } from '../onnx/index.js';
+import { GraphIndex, loadModel, quantizableLayers, saveModel, type Model } from '../onnx/index.js';
 import { searchHtml, searchMarkdown } from '../report/index.js';
-import { applyPlan } from '../rewrite/index.js';
+import { applyPlan, rangesNeeded } from '../rewrite/index.js';
 import { layerPlan, searchPlan, type SearchProgress } from '../search/index.js';
 import { measureSensitivity, type SensitivityProgress } from '../sensitivity/index.js';
 import { autoEvaluatorPath, makeEvaluator, rewriteOutputs } from './evaluator.js';
@@ -95,7 +95,7 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
   let table = opts.table ?? (opts.calib ? readDocument(opts.calib, CalibrationTableSchema) : undefined);
   if (mode === 'static' && !table) {
     table = await calibrateOnce(model, opts);
-    notes.push(`static: calibrated once on ${opts.data} (${table.samples} samples, ${table.method}, ${Object.keys(table.tensors).length} tensors); every evaluation is applyPlan with this table`);
+    notes.push(`static: calibrated once on ${opts.data} (${table.samples} samples, ${table.method}, the ${Object.keys(table.tensors).length} tensors the all-8-bit static plan reads); every evaluation is applyPlan with this table`);
   } else if (mode === 'static') {
     notes.push(`static: calibration table ${opts.calib ?? '(given)'} (${table!.samples} samples, ${table!.method})`);
   }
@@ -193,11 +193,20 @@ function staticPlan(a: Readonly<Record<string, LayerBits>>, blockSize: number): 
   return { kind: 'qtool.plan', version: 1, mode: 'static', defaults: { bits: 'float' }, layers };
 }
 
-/** The one calibration pass of a static search, over the calibration data (`data`). */
+/**
+ * The one calibration pass of a static search, over the calibration data (`data`). It observes only
+ * the tensors whose ranges the rewrite reads for the static plan with every layer at 8 bits
+ * (rangesNeeded): every plan the search evaluates quantizes a subset of those layers (the rest float
+ * or weight-only int4, which read no ranges), so it reads a subset of those ranges.
+ */
 async function calibrateOnce(model: Model, opts: SearchRunOptions): Promise<CalibrationTable> {
+  const layers = quantizableLayers(new GraphIndex(model.proto.graph!, model.file));
+  const needed = new Set(rangesNeeded(model, staticPlan(Object.fromEntries(layers.map((l) => [l.id, 8 as const])), opts.blockSize ?? 32)));
+  const tensors = calibrationTensors(model).filter((t) => needed.has(t));
   const dataset = await openDataset(opts.data, model, { maxSamples: opts.calibration?.maxSamples });
   return calibrate(model, dataset, {
     ...opts.calibration,
+    tensors,
     onProgress: (p) => opts.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total }),
   });
 }
