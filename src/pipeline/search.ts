@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { calibrate, calibrationTensors } from '../calibrate/index.js';
+import { calibrate } from '../calibrate/index.js';
 import { openDataset } from '../data/index.js';
 import {
   CalibrationTableSchema,
@@ -16,16 +16,16 @@ import {
   type SensitivityOptions,
   type SensitivityReport,
 } from '../documents/index.js';
-import { GateError, UsageError } from '../errors.js';
+import { GateError, InputError, UsageError } from '../errors.js';
 import { sha256, writeFileAtomic } from '../files.js';
 import { GraphIndex, loadModel, quantizableLayers, saveModel, type Model } from '../onnx/index.js';
 import { searchHtml, searchMarkdown } from '../report/index.js';
-import { applyPlan, rangesNeeded } from '../rewrite/index.js';
+import { applyPlan } from '../rewrite/index.js';
 import { layerPlan, searchPlan, type SearchProgress } from '../search/index.js';
 import { measureSensitivity, type SensitivityProgress } from '../sensitivity/index.js';
 import { autoEvaluatorPath, makeEvaluator, rewriteOutputs } from './evaluator.js';
 import { loadData } from './load-data.js';
-import { optimizedOpCounts } from './quantize.js';
+import { optimizedOpCounts, planCalibrationTensors } from './quantize.js';
 
 /** Progress of the one calibration pass of a static-mode search. */
 export interface SearchCalibrationProgress {
@@ -97,6 +97,7 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
     table = await calibrateOnce(model, opts);
     notes.push(`static: calibrated once on ${opts.data} (${table.samples} samples, ${table.method}, the ${Object.keys(table.tensors).length} tensors the all-8-bit static plan reads); every evaluation is applyPlan with this table`);
   } else if (mode === 'static') {
+    checkTableCovers(table!, opts.calib ?? modelPath, model, opts.blockSize ?? 32);
     notes.push(`static: calibration table ${opts.calib ?? '(given)'} (${table!.samples} samples, ${table!.method})`);
   }
   const calibrationMs = performance.now() - t0;
@@ -193,20 +194,36 @@ function staticPlan(a: Readonly<Record<string, LayerBits>>, blockSize: number): 
   return { kind: 'qtool.plan', version: 1, mode: 'static', defaults: { bits: 'float' }, layers };
 }
 
+/** The static plan with every quantizable layer at 8 bits: it reads every range any plan of the search reads. */
+function allInt8Plan(model: Model, blockSize: number): Plan {
+  const layers = quantizableLayers(new GraphIndex(model.proto.graph!, model.file));
+  return staticPlan(Object.fromEntries(layers.map((l) => [l.id, 8 as const])), blockSize);
+}
+
 /**
  * The one calibration pass of a static search, over the calibration data (`data`). It observes only
  * the tensors whose ranges the rewrite reads for the static plan with every layer at 8 bits
- * (rangesNeeded): every plan the search evaluates quantizes a subset of those layers (the rest float
- * or weight-only int4, which read no ranges), so it reads a subset of those ranges.
+ * (planCalibrationTensors): every plan the search evaluates quantizes a subset of those layers (the
+ * rest float or weight-only int4, which read no ranges), so it reads a subset of those ranges.
  */
 async function calibrateOnce(model: Model, opts: SearchRunOptions): Promise<CalibrationTable> {
-  const layers = quantizableLayers(new GraphIndex(model.proto.graph!, model.file));
-  const needed = new Set(rangesNeeded(model, staticPlan(Object.fromEntries(layers.map((l) => [l.id, 8 as const])), opts.blockSize ?? 32)));
-  const tensors = calibrationTensors(model).filter((t) => needed.has(t));
+  const tensors = planCalibrationTensors(model, allInt8Plan(model, opts.blockSize ?? 32));
   const dataset = await openDataset(opts.data, model, { maxSamples: opts.calibration?.maxSamples });
   return calibrate(model, dataset, {
     ...opts.calibration,
     tensors,
+    tensorsFrom: 'plan',
     onProgress: (p) => opts.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total }),
   });
+}
+
+/** A given table must hold every range the all-8-bit plan reads; a missing one would silently leave activations float. */
+function checkTableCovers(table: CalibrationTable, file: string, model: Model, blockSize: number): void {
+  const missing = planCalibrationTensors(model, allInt8Plan(model, blockSize)).filter((t) => !table.tensors[t]);
+  if (missing.length === 0) return;
+  throw new InputError(
+    'E_CALIB_INCOMPLETE',
+    `calibration table: expected a range for every tensor a static plan reads, got none for ${missing.length} (e.g. "${missing[0]}"): recalibrate with \`qtool calibrate\` (default tensors) or let search calibrate on --data`,
+    { file },
+  );
 }

@@ -27,6 +27,24 @@ describe('qtool search --mode static (e2e)', () => {
     await s.release();
   });
 
+  it('--calib reuses a qtool calibrate table; a table missing a range the plans read exits 3', () => {
+    const dir = makeTempDir('qtool-search-calib-e2e-');
+    expect(spawnQtool(['calibrate', FMNIST.cnn, '--data', FMNIST.calibX, '-o', 'calib.json'], { cwd: dir }).code).toBe(0);
+    const common = ['search', FMNIST.cnn, '--data', FMNIST.calibX, '--eval', FMNIST.valX, '--eval-samples', '200', '--metric', 'agreement', '--mode', 'static', '--bits', '8,float', '--quiet', '--json'];
+    const r = spawnQtool([...common, '--calib', 'calib.json', '--report', 'report.json'], { cwd: dir });
+    expect(hasStackTrace(r.stderr)).toBe(false);
+    expect(r.code).toBe(0);
+    expect(SearchReportSchema.parse(JSON.parse(r.stdout)).notes.join(' ')).toMatch(/static: calibration table calib\.json/);
+    const table = JSON.parse(fs.readFileSync(path.join(dir, 'calib.json'), 'utf8'));
+    const dropped = Object.keys(table.tensors)[0];
+    delete table.tensors[dropped];
+    fs.writeFileSync(path.join(dir, 'partial.json'), JSON.stringify(table));
+    const bad = spawnQtool([...common, '--calib', 'partial.json'], { cwd: dir });
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/E_CALIB_INCOMPLETE|expected a range/);
+    expect(hasStackTrace(bad.stderr)).toBe(false);
+  });
+
   it('--calib without --mode static is a usage error (exit 2)', () => {
     const r = spawnQtool(['search', FMNIST.cnn, '--data', FMNIST.calibX, '--eval', FMNIST.valX, '--metric', 'agreement', '--calib', 'x.json']);
     expect(r.code).toBe(2);
