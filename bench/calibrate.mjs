@@ -1,4 +1,6 @@
-// Calibration overhead vs a plain fp32 onnxruntime pass, and peak RSS vs sample count.
+// Calibration overhead vs a plain fp32 onnxruntime pass, and peak RSS vs sample count. Each method is
+// measured on the tensors `qtool quantize --data` observes (the default static plan's ranges) and on
+// every float tensor (`qtool calibrate --all-tensors`).
 // Run after `npx tsc -p .`: node bench/calibrate.mjs   (figures go to bench/RESULTS.md by hand)
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,9 +46,14 @@ async function overhead(label, modelPath, data, batchSize, reps) {
     reps,
   );
   const rows = [{ what: 'plain fp32 pass', ...plain }];
+  // What `qtool quantize --data` observes (the ranges the default static INT8 plan reads) vs every float tensor.
+  const planTensors = q.planCalibrationTensors(model, q.uniformPlan({ bits: 8, mode: 'static' }));
+  const allCount = q.calibrationTensors(model).length;
   for (const method of ['minmax', 'percentile', 'entropy', 'mse']) {
-    const r = await best(cpuMs(() => q.calibrate(model, ds, { method, batchSize })), reps);
-    rows.push({ what: method, ...r });
+    const r = await best(cpuMs(() => q.calibrate(model, ds, { method, batchSize, tensors: planTensors })), reps);
+    rows.push({ what: `${method} (plan: ${planTensors.length} tensors)`, ...r });
+    const a = await best(cpuMs(() => q.calibrate(model, ds, { method, batchSize })), reps);
+    rows.push({ what: `${method} (all: ${allCount} tensors)`, ...a });
   }
   console.log(`\n${label}: ${ds.description}, batch ${batchSize} (best of ${reps}; ratio = CPU time / plain CPU time)`);
   console.log('| pass | wall ms | CPU ms | ratio (CPU) | ratio (wall) |\n|---|---|---|---|---|');
