@@ -38,7 +38,12 @@ export const CalibrationTableSchema = z.object({
   version: z.literal(1),
   model: z.object({ file: z.string(), sha256: z.string() }),
   method: CalibrationMethodSchema,
-  settings: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+  /**
+   * How the table was made (method options, batch size, seed…). `tensors` says which tensors were observed:
+   * 'all' (every float tensor of the main graph), 'plans' (what any static plan reads; `qtool calibrate`),
+   * 'plan' (what one plan reads; `qtool quantize --data`) or 'listed' (an explicit list).
+   */
+  settings: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).describe("calibration settings; settings.tensors is 'all' | 'plans' | 'plan' | 'listed'"),
   samples: z.number(),
   /** Tensor name → range and statistics. */
   tensors: z.record(z.string(), TensorRangeSchema),
