@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import type { LoadedData } from './load-data.js';
 import { GraphIndex, quantizableLayers, type Model } from '../onnx/index.js';
 import { FidelityAccumulator, defaultWeightSpec, fakeQuantizeWeight, perplexity, topKHits } from '../quant/index.js';
-import { applyPlan } from '../rewrite/index.js';
+import { applyPlan, type ApplyPlanOptions } from '../rewrite/index.js';
 import { Session, modelBytesForRuntime, type Feeds } from '../runtime/index.js';
 import { weightsAsInputs } from '../sensitivity/index.js';
 import { makeTensor, toFloat32, type Tensor } from '../tensor/index.js';
@@ -18,6 +18,8 @@ export interface EvaluatorOptions {
   path: 'weights' | 'rewrite';
   table?: CalibrationTable;
   blockSize?: number;
+  /** Rewrite options of every evaluated plan ('rewrite' path), as `qtool quantize` applies them. */
+  rewrite?: ApplyPlanOptions;
 }
 
 export interface Evaluator {
@@ -100,7 +102,7 @@ export async function makeEvaluator(model: Model, data: LoadedData, opts: Evalua
     const t0 = performance.now();
     try {
       if (opts.path === 'rewrite') {
-        const r = await rewriteOutputs(model, plan, opts.table, data.batches, output);
+        const r = await rewriteOutputs(model, plan, opts.table, data.batches, output, opts.rewrite);
         runs += data.batches.length;
         return { value: score(r.outputs, classes), sizeBytes: r.sizeBytes };
       }
@@ -124,8 +126,8 @@ export async function makeEvaluator(model: Model, data: LoadedData, opts: Evalua
  * The real quantized model of a plan (applyPlan, then a fresh onnxruntime session) run on `batches`:
  * the `output` tensor of each batch, and the serialized model's size. Static plans need `table`.
  */
-export async function rewriteOutputs(model: Model, plan: Plan, table: CalibrationTable | undefined, batches: readonly Feeds[], output: string): Promise<{ outputs: Float32Array[]; sizeBytes: number }> {
-  const bytes = modelBytesForRuntime(applyPlan(model, plan, table).model);
+export async function rewriteOutputs(model: Model, plan: Plan, table: CalibrationTable | undefined, batches: readonly Feeds[], output: string, rewrite: ApplyPlanOptions = {}): Promise<{ outputs: Float32Array[]; sizeBytes: number }> {
+  const bytes = modelBytesForRuntime(applyPlan(model, plan, table, rewrite).model);
   const s = await Session.open(bytes, { name: `${model.file} (quantized)` });
   try {
     const outputs: Float32Array[] = [];

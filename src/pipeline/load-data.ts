@@ -13,13 +13,15 @@ export interface LoadedData {
 
 /**
  * Read a dataset into memory. With `subset`, a seeded uniform subset of that many samples (reservoir
- * sampling over the whole set, kept in file order) stacked into batches of `batchSize`.
+ * sampling over the whole set, kept in file order) stacked into batches of `batchSize`. With `from`,
+ * only the samples from that index on (a held-out tail).
  */
-export async function loadData(source: string, model: Model, opts: { labels?: string; subset?: number; maxSamples?: number; seed?: number; batchSize?: number } = {}): Promise<LoadedData> {
+export async function loadData(source: string, model: Model, opts: { labels?: string; subset?: number; maxSamples?: number; seed?: number; batchSize?: number; from?: number } = {}): Promise<LoadedData> {
   const ds = await openDataset(source, model, { maxSamples: opts.maxSamples });
   const labelsAll = opts.labels ? labelArray(readNpy(opts.labels), opts.labels) : undefined;
   const batchSize = opts.batchSize ?? 64;
   const canStack = ds.effectiveBatchSize(2) > 1;
+  if (opts.from) return loadFrom(ds, opts.from, batchSize, canStack, labelsAll, opts.labels);
   // Per-sample feeds (only when a subset is asked for), else the dataset's own batches.
   if (!opts.subset || opts.subset >= ds.sampleCount) {
     const batches: Feeds[] = [];
@@ -47,6 +49,25 @@ export async function loadData(source: string, model: Model, opts: { labels?: st
     labels = picked.map((p) => Number(labelsAll[p.index]));
   }
   return { batches, labels, samples: picked.length };
+}
+
+/** Samples `from`, `from + 1`, … of a dataset (a held-out tail), restacked into batches of `batchSize`. */
+async function loadFrom(ds: Awaited<ReturnType<typeof openDataset>>, from: number, batchSize: number, canStack: boolean, labelsAll: ArrayLike<number | bigint> | undefined, labelsFile: string | undefined): Promise<LoadedData> {
+  const kept: Feeds[] = [];
+  let index = 0;
+  for await (const f of ds.batches(batchSize)) {
+    const n = ds.samplesIn(f);
+    for (let i = 0; i < n; i++, index++) if (index >= from) kept.push(n === 1 ? f : sliceSample(f, i));
+  }
+  if (kept.length === 0) throw new InputError('E_DATA_EMPTY', `expected samples after the first ${from}, got none`, { file: ds.description });
+  const batches: Feeds[] = [];
+  for (let i = 0; i < kept.length; i += canStack ? batchSize : 1) batches.push(canStack ? stack(kept.slice(i, i + batchSize)) : kept[i]);
+  let labels: number[] | undefined;
+  if (labelsAll) {
+    checkLabelCount(labelsAll, index, labelsFile!);
+    labels = Array.from({ length: kept.length }, (_, i) => Number(labelsAll[from + i]));
+  }
+  return { batches, labels, samples: kept.length };
 }
 
 function labelArray(t: Tensor, file: string): ArrayLike<number | bigint> {
