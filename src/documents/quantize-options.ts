@@ -32,6 +32,17 @@ export const QuantizeOptionsSchema = z.object({
   force: z.boolean().default(false).describe('overwrite an existing output file'),
   externalData: z.boolean().default(false).describe('store tensors in an external data file next to the output'),
   fidelitySamples: z.number().int().nonnegative().default(64).describe('samples used for the float vs quantized check (0: skip)'),
+  maxDrop: z
+    .number()
+    .nonnegative()
+    .optional()
+    .describe('accuracy guarantee: allowed drop vs float (points for accuracy/agreement, percent relative for cosine/sqnr); layers are kept at higher precision until it holds'),
+  metric: z
+    .enum(['accuracy', 'agreement', 'cosine', 'sqnr'])
+    .optional()
+    .describe('metric of --max-drop (default: accuracy with --eval-labels, else cosine)'),
+  eval: z.string().optional().describe('evaluation data for --max-drop (default: the last 25% of --data, at least 4 samples, held out of calibration)'),
+  evalLabels: z.string().optional().describe('labels of the evaluation data (metric accuracy)'),
 });
 export type QuantizeOptions = z.infer<typeof QuantizeOptionsSchema>;
 /** The written form: every field optional. */

@@ -29,6 +29,41 @@ export const OutputFidelitySchema = z.object({
   top1Agreement: z.number().optional(),
 });
 
+/** One measurement of the budget metric on the evaluation data. */
+export const BudgetResultSchema = z.object({
+  /** The metric value (accuracy and agreement as fractions). */
+  value: z.number(),
+  /** Drop vs the reference in the --max-drop units, positive = worse. */
+  drop: z.number(),
+  passes: z.boolean(),
+});
+
+/** `--max-drop`: the accuracy guarantee, what the uniform model measured and what was written. */
+export const QuantizeBudgetSchema = z.object({
+  metric: z.enum(['accuracy', 'agreement', 'cosine', 'sqnr']),
+  maxDrop: z.number(),
+  /** 'points' (accuracy, agreement) or 'percent' (relative: cosine, sqnr). */
+  dropUnit: z.enum(['points', 'percent']),
+  /** Where the evaluation samples came from (--eval, or the held-out tail of --data). */
+  eval: z.object({ source: z.string(), samples: z.number(), isHeldOut: z.boolean() }),
+  /** What drops are measured against: float (accuracy; 1 for agreement/cosine by definition) or, for sqnr, the all-8-bit model. */
+  reference: z.object({ label: z.string(), value: z.number() }),
+  /** Precision levels the search chose from, highest first (float, 8 for --bits 8; 8, 4 for --bits 4). */
+  levels: z.array(z.union([z.literal(4), z.literal(8), z.literal('float')])),
+  /** Every layer quantized as asked. */
+  uniform: BudgetResultSchema,
+  /** The written model. */
+  final: BudgetResultSchema,
+  /** Layers kept at higher precision than --bits, most sensitive first, and why. */
+  kept: z.array(z.object({ id: z.string(), opType: z.string(), bits: z.union([z.literal(8), z.literal('float')]), reason: z.string() })),
+  /** Candidate models run on the evaluation data (the uniform one, then the search's; the float reference run of accuracy not counted). */
+  evaluations: z.number().int(),
+  isSearched: z.boolean(),
+  budgetMet: z.boolean(),
+  notes: z.array(z.string()),
+});
+export type QuantizeBudget = z.infer<typeof QuantizeBudgetSchema>;
+
 /** qtool.quantize-summary/1: what `qtool quantize` wrote and how it checked it. */
 export const QuantizeSummarySchema = z.object({
   kind: z.literal('qtool.quantize-summary'),
@@ -47,5 +82,7 @@ export const QuantizeSummarySchema = z.object({
   /** onnxruntime loaded the output; op counts of its optimized graph (fused integer kernels). */
   runtime: z.object({ loaded: z.literal(true), optimizedOps: z.record(z.string(), z.number()) }),
   fidelity: z.object({ samples: z.number(), outputs: z.array(OutputFidelitySchema) }).optional(),
+  /** With --max-drop: the measured accuracy guarantee. */
+  budget: QuantizeBudgetSchema.optional(),
 });
 export type QuantizeSummary = z.infer<typeof QuantizeSummarySchema>;

@@ -14,27 +14,33 @@ import {
   type LayerRecord,
   type Plan,
   type QuantizeOptions,
+  type EvalResult,
+  type QuantizeBudget,
   type QuantizeOptionsInput,
   type QuantizeSummary,
 } from '../documents/index.js';
-import { InputError, UsageError } from '../errors.js';
-import { loadModel, saveModel, walkGraphs, type Model } from '../onnx/index.js';
+import { GateError, InputError, UsageError } from '../errors.js';
+import { sha256 } from '../files.js';
+import { GraphIndex, loadModel, quantizableLayers, saveModel, walkGraphs, type Model } from '../onnx/index.js';
 import { FidelityAccumulator } from '../quant/index.js';
 import { applyPlan, rangesNeeded, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
 import { toFloat32 } from '../tensor/index.js';
+import { makeEvaluator } from './evaluator.js';
+import { loadData, type LoadedData } from './load-data.js';
+import { searchModel } from './search.js';
 
-export type QuantizeStage = 'calibrate' | 'rewrite' | 'verify' | 'save' | 'fidelity';
+export type QuantizeStage = 'calibrate' | 'budget' | 'search' | 'rewrite' | 'verify' | 'save' | 'fidelity';
 
 export interface QuantizeCallbacks {
-  onProgress?: (event: { stage: QuantizeStage; done?: number; total?: number }) => void;
+  onProgress?: (event: { stage: QuantizeStage; done?: number; total?: number; label?: string }) => void;
 }
 
 export interface QuantizeResult {
   summary: QuantizeSummary;
   /** The written file. */
   file: string;
-  /** The plan that was applied (from --plan or built from the options). */
+  /** The plan that was applied (from --plan, built from the options, or found for --max-drop). */
   plan: Plan;
   /** The calibration table used by static mode. */
   table?: CalibrationTable;
@@ -82,6 +88,11 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
     includeNodes: opts.includeNodes,
     foldActivations: opts.foldActivations,
   };
+  if (opts.maxDrop === undefined && (opts.eval || opts.evalLabels || opts.metric)) {
+    throw new UsageError('E_FLAG', `${opts.eval ? '--eval' : opts.evalLabels ? '--eval-labels' : '--metric'}: expected --max-drop (the budget it measures), got none`);
+  }
+  const budget = opts.maxDrop !== undefined ? await prepareBudget(model, opts, plan) : undefined;
+  const calibSamples = budget?.calibSamples ?? opts.samples;
   let table: CalibrationTable | undefined;
   let calibration: QuantizeSummary['calibration'];
   if (plan.mode === 'static') {
@@ -91,11 +102,11 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
       calibration = { source: opts.calib, method: table.method, samples: table.samples };
     } else {
       // Only the ranges this plan reads are observed (declare statistics, collect once).
-      const dataset = await openDataset(opts.data!, model, { maxSamples: opts.samples });
+      const dataset = await openDataset(opts.data!, model, { maxSamples: calibSamples });
       table = await calibrate(model, dataset, {
         method: opts.method,
         batchSize: opts.batchSize,
-        maxSamples: opts.samples,
+        maxSamples: calibSamples,
         tensors: planCalibrationTensors(model, plan, rewriteOpts),
         tensorsFrom: 'plan',
         onProgress: (p) => progress({ stage: 'calibrate', done: p.done, total: p.total }),
@@ -104,8 +115,12 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
     }
   }
 
+  let finalPlan = plan;
+  let budgetSummary: QuantizeBudget | undefined;
+  if (budget) ({ plan: finalPlan, summary: budgetSummary } = await meetBudget(model, opts, plan, table, rewriteOpts, budget, progress));
+
   progress({ stage: 'rewrite' });
-  const rewritten = applyPlan(model, plan, table, rewriteOpts);
+  const rewritten = applyPlan(model, finalPlan, table, rewriteOpts);
 
   progress({ stage: 'verify' });
   const optimizedOps = await optimizedOpCounts(rewritten.model, out, opts.accuracyLevel);
@@ -136,8 +151,9 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
     ...(calibration ? { calibration } : {}),
     runtime: { loaded: true, optimizedOps },
     ...(fidelity ? { fidelity } : {}),
+    ...(budgetSummary ? { budget: budgetSummary } : {}),
   };
-  return { summary, file: out, plan, table };
+  return { summary, file: out, plan: finalPlan, table };
 }
 
 /**
@@ -271,4 +287,189 @@ export async function checkFidelity(model: Model, quantizedFile: string, data: s
 
 function isFloat(d: string): boolean {
   return d === 'float32' || d === 'float16' || d === 'float64' || d === 'bfloat16';
+}
+
+/** The evaluation set of a --max-drop run and how many leading --data samples calibration may use. */
+interface BudgetRequest {
+  metric: QuantizeBudget['metric'];
+  levels: QuantizeBudget['levels'];
+  eval: QuantizeBudget['eval'];
+  /** Calibration samples: --samples, cut to the samples before the held-out tail. */
+  calibSamples: number;
+  /** First held-out sample of --data (undefined with --eval). */
+  heldOutFrom?: number;
+}
+
+/** Samples of --data held out for --max-drop when no --eval is given: the last quarter, at least this many. */
+export const MIN_HELD_OUT_SAMPLES = 4;
+
+/**
+ * Check the --max-drop options and pick the evaluation set: --eval, or the last 25% of --data (at
+ * least MIN_HELD_OUT_SAMPLES) kept out of calibration.
+ */
+async function prepareBudget(model: Model, opts: QuantizeOptions, plan: Plan): Promise<BudgetRequest> {
+  if (opts.plan) throw new UsageError('E_OPTION_CONFLICT', '--max-drop and --plan are alternatives: --max-drop finds the plan');
+  const metric = opts.metric ?? (opts.evalLabels ? 'accuracy' : 'cosine');
+  const levels: QuantizeBudget['levels'] = opts.bits === 4 ? [8, 4] : ['float', 8];
+  if (metric === 'sqnr' && opts.bits === 8) {
+    throw new UsageError('E_OPTION_CONFLICT', '--metric sqnr: expected --bits 4 (the sqnr drop is relative to the all-8-bit model, so at --bits 8 it is always 0; float has no finite SQNR): use --metric cosine or agreement');
+  }
+  if (metric === 'accuracy' && !opts.evalLabels) throw new UsageError('E_FLAG', '--metric accuracy: expected --eval-labels, got none');
+  if (opts.eval) {
+    const ds = await openDataset(opts.eval, model);
+    return { metric, levels, eval: { source: opts.eval, samples: ds.sampleCount, isHeldOut: false }, calibSamples: opts.samples };
+  }
+  if (!opts.data) throw new UsageError('E_FLAG', `--max-drop: expected evaluation data (--eval, or --data to hold out a part of), got ${opts.calib ? 'only --calib' : 'neither'}`);
+  const n = (await openDataset(opts.data, model)).sampleCount;
+  const heldOut = Math.max(MIN_HELD_OUT_SAMPLES, Math.floor(n / 4));
+  if (n - heldOut < 1) {
+    throw new InputError('E_DATA_EMPTY', `--max-drop without --eval: expected at least ${heldOut + 1} samples (${heldOut} held out for evaluation, the rest for calibration), got ${n}: give --eval`, { file: opts.data });
+  }
+  return {
+    metric,
+    levels,
+    eval: { source: `${opts.data} [${n - heldOut}:${n}]`, samples: heldOut, isHeldOut: true },
+    calibSamples: Math.min(opts.samples, n - heldOut),
+    heldOutFrom: n - heldOut,
+  };
+}
+
+/**
+ * --max-drop: measure the uniform plan on the evaluation data; when it misses the budget, run the
+ * search (searchModel) over {float, 8} (or {8, 4} at --bits 4) with the same table and rewrite options
+ * to keep the fewest most sensitive layers at the higher level. Returns the plan to write.
+ */
+async function meetBudget(
+  model: Model,
+  opts: QuantizeOptions,
+  plan: Plan,
+  table: CalibrationTable | undefined,
+  rewrite: ApplyPlanOptions,
+  req: BudgetRequest,
+  progress: NonNullable<QuantizeCallbacks['onProgress']>,
+): Promise<{ plan: Plan; summary: QuantizeBudget }> {
+  const { metric, levels } = req;
+  const maxDrop = opts.maxDrop!;
+  const dropUnit = metric === 'accuracy' || metric === 'agreement' ? 'points' : 'percent';
+  const notes: string[] = [];
+  const layers = quantizableLayers(new GraphIndex(model.proto.graph!, model.file));
+  const opTypeOf = new Map(layers.map((l) => [l.id, l.opType]));
+  const low = opts.bits;
+  // The plan written for a per-layer level assignment: the uniform plan, with the layers the search
+  // keeps higher listed (float, or 8-bit per channel at --bits 4).
+  const mapPlan = (p: Plan): Plan => {
+    const entries: Plan['layers'] = {};
+    for (const [id, e] of Object.entries(p.layers)) {
+      if (e.bits === low) continue;
+      entries[id] = e.bits === 'float' ? { bits: 'float' } : { bits: 8, granularity: 'channel', rounding: plan.defaults.rounding };
+    }
+    return { ...plan, layers: entries };
+  };
+  const loadEval = (): Promise<LoadedData> =>
+    req.heldOutFrom !== undefined
+      ? loadData(opts.data!, model, { labels: opts.evalLabels, from: req.heldOutFrom, batchSize: 256 })
+      : loadData(opts.eval!, model, { labels: opts.evalLabels, batchSize: 256 });
+  if (req.eval.isHeldOut) notes.push(`evaluated on the last ${req.eval.samples} samples of ${opts.data}, held out of calibration (calibrated on the first ${req.calibSamples}); give --eval to choose the evaluation data`);
+
+  progress({ stage: 'budget' });
+  const evalData = await loadEval();
+  const evaluator = await makeEvaluator(model, evalData, { metric, path: 'rewrite', table, rewrite });
+  const known: { plan: Plan; result: EvalResult }[] = [];
+  let reference: QuantizeBudget['reference'];
+  let uniformValue: number;
+  try {
+    const measure = async (p: Plan): Promise<number> => {
+      const result = await evaluator.evaluate(p);
+      known.push({ plan: p, result });
+      return result.value;
+    };
+    if (metric === 'accuracy') reference = { label: 'float', value: await measure({ ...plan, defaults: { bits: 'float' }, layers: {} }) };
+    else if (metric === 'sqnr') reference = { label: 'all 8', value: await measure(mapPlan({ ...plan, layers: Object.fromEntries(layers.map((l) => [l.id, { bits: 8 as const }])) })) };
+    else reference = { label: 'float', value: 1 };
+    uniformValue = await measure(plan);
+  } finally {
+    await evaluator.close();
+  }
+  const result = (value: number): QuantizeBudget['uniform'] => {
+    const r = reference.value;
+    const drop = dropUnit === 'points' ? (r - value) * 100 : ((r - value) / Math.abs(r)) * 100;
+    return { value, drop, passes: drop <= maxDrop + 1e-9 };
+  };
+  const uniform = result(uniformValue);
+  const base = { metric, maxDrop, dropUnit, eval: req.eval, reference, levels, uniform } as const;
+  // The float reference run (accuracy) is not a candidate: not counted.
+  const candidates = (n: number) => n - (metric === 'accuracy' ? 1 : 0);
+  if (uniform.passes) {
+    return { plan, summary: { ...base, final: uniform, kept: [], evaluations: candidates(known.length), isSearched: false, budgetMet: true, notes } };
+  }
+
+  // Search: the same evaluation data, table and rewrite options; the uniform (and reference) results are reused.
+  progress({ stage: 'search' });
+  const source = { file: model.file, sha256: model.file !== '<bytes>' && fs.existsSync(model.file) ? sha256(fs.readFileSync(model.file)) : '' };
+  const loadProbes = (subset: number, seed: number): Promise<LoadedData> =>
+    opts.data ? loadData(opts.data, model, { maxSamples: req.calibSamples, subset, seed, batchSize: subset }) : loadEval();
+  if (!opts.data) notes.push('sensitivity probes: the evaluation data (no --data given)');
+  const core = await searchModel(
+    model,
+    { source, table, loadProbes, loadEval, rewrite, mapPlan, known },
+    {
+      mode: plan.mode,
+      bits: levels,
+      metric,
+      maxDrop,
+      blockSize: opts.blockSize,
+      evaluator: 'auto',
+      onProgress: (e) => {
+        if (e.phase === 'evaluate') progress({ stage: 'search', done: e.done, total: e.total, label: e.label });
+      },
+    },
+  );
+  const report = core.report;
+  const chosen = report.evaluations[report.chosen];
+  const finalPlan = mapPlan(core.plan);
+  let evaluations = candidates(known.length) + core.evaluated;
+  let final = result(chosen.value);
+  if (core.path !== 'rewrite') {
+    // The search measured fake-quantized weights (large model): measure the model actually written.
+    const ev = await makeEvaluator(model, evalData, { metric, path: 'rewrite', table, rewrite });
+    try {
+      final = result((await ev.evaluate(finalPlan)).value);
+      evaluations++;
+    } finally {
+      await ev.close();
+    }
+    notes.push(`the search measured fake-quantized weights (large model); the written model measured ${final.value.toFixed(5)}`);
+  }
+  notes.push(...core.notes, ...report.notes);
+
+  // Why each kept layer stays higher: its rank in the step's sensitivity order, and what keeping one fewer measured.
+  const kept: QuantizeBudget['kept'] = [];
+  const step = report.steps[0];
+  const scoreOf = new Map(report.order.map((o) => [o.id, o.score]));
+  const fewer = step ? report.evaluations.find((e) => e.step !== null && e.k === step.k - 1 && e.step === `${step.from}→${step.to}`) : undefined;
+  for (const [id, e] of Object.entries(finalPlan.layers)) {
+    if (e.bits === low || e.bits === 4 || e.bits === 16) continue;
+    const rank = step ? step.candidates.indexOf(id) + 1 : 0;
+    const why = [
+      rank > 0 ? `rank ${rank} of ${step!.candidates.length} by sensitivity (score ${(scoreOf.get(id) ?? 0).toExponential(2)})` : 'kept higher by the search',
+      fewer ? `keeping ${step!.k - 1} layer(s) higher measured drop ${result(fewer.value).drop.toFixed(3)} ${dropUnit} > ${maxDrop}` : '',
+      !report.budgetMet ? `every layer at ${levels[0]} still misses the budget` : '',
+    ].filter(Boolean);
+    kept.push({ id, opType: opTypeOf.get(id) ?? '', bits: e.bits, reason: why.join('; ') });
+  }
+  kept.sort((a, b) => (step ? step.candidates.indexOf(a.id) - step.candidates.indexOf(b.id) : 0));
+  const budgetMet = report.budgetMet && final.passes;
+  if (!budgetMet) notes.push(`budget not met: the best configuration found (${chosen.label}) has drop ${final.drop.toFixed(3)} ${dropUnit} > ${maxDrop}; written anyway`);
+  return { plan: finalPlan, summary: { ...base, final, kept, evaluations, isSearched: true, budgetMet, notes } };
+}
+
+/** The GateError (exit 4) to raise after writing when --max-drop was not met, else undefined. */
+export function quantizeGateError(summary: QuantizeSummary): GateError | undefined {
+  const b = summary.budget;
+  if (!b || b.budgetMet) return undefined;
+  return new GateError(
+    'E_BUDGET_NOT_MET',
+    `quantize: expected a ${b.metric} drop within ${b.maxDrop} ${b.dropUnit}, got ${b.final.drop.toFixed(3)} with ${b.kept.length} layer(s) at ${b.levels[0]} (the best found; output written to ${summary.output.file})`,
+    { file: summary.input.file },
+  );
 }

@@ -28,6 +28,10 @@ interface QuantizeFlags {
   force?: boolean;
   externalData?: boolean;
   fidelitySamples?: string;
+  maxDrop?: string;
+  metric?: string;
+  eval?: string;
+  evalLabels?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -63,6 +67,10 @@ export function register(program: Command): void {
     .option('--force', 'overwrite an existing output file')
     .option('--external-data', 'store tensors in <output>.data next to the output')
     .option('--fidelity-samples <n>', 'samples for the float vs quantized check when --data is given (default 64, 0 skips)')
+    .option('--max-drop <x>', 'accuracy guarantee: allowed drop vs float (points for accuracy/agreement, percent relative for cosine/sqnr); keeps the fewest most sensitive layers at higher precision (float, or 8-bit at --bits 4) until it holds; exit 4 if even that fails')
+    .option('--metric <m>', 'metric of --max-drop: accuracy | agreement | cosine | sqnr (default accuracy with --eval-labels, else cosine; sqnr only with --bits 4)')
+    .option('--eval <path>', 'evaluation data for --max-drop (default: the last 25% of --data, at least 4 samples, held out of calibration)')
+    .option('--eval-labels <file>', 'labels (.npy int) of the evaluation data (of --data when it is held out)')
     .option('--json', 'print one JSON document (qtool.quantize-summary/1) on stdout')
     .option('--quiet', 'no progress or notes on stderr')
     .action(async (modelPath: string, flags: QuantizeFlags) => {
@@ -93,17 +101,27 @@ export function register(program: Command): void {
         force: flags.force,
         externalData: flags.externalData,
         fidelitySamples: flag.number('--fidelity-samples', flags.fidelitySamples),
+        maxDrop: flag.number('--max-drop', flags.maxDrop, { min: 0, percent: true }),
+        metric: flag.oneOf('--metric', flags.metric, ['accuracy', 'agreement', 'cosine', 'sqnr'] as const),
+        eval: flags.eval,
+        evalLabels: flags.evalLabels,
       });
-      const bar = progressBar('calibrating', flags.quiet);
+      let bar = progressBar('calibrating', flags.quiet);
       const result = await api.quantize(modelPath, options, {
         onProgress: (e) => {
-          if (e.stage === 'calibrate' && e.done !== undefined && e.total !== undefined) bar.update(e.done, e.total);
+          if (e.stage === 'search' && e.done === undefined) {
+            bar.done();
+            bar = progressBar('searching (uniform missed --max-drop)', flags.quiet);
+          }
+          if ((e.stage === 'calibrate' || e.stage === 'search') && e.done !== undefined && e.total !== undefined) bar.update(e.done, e.total);
         },
       });
       bar.done();
       const s = result.summary;
+      const gateError = api.quantizeGateError(s);
       if (flags.json) {
         printJson(s);
+        if (gateError) throw gateError;
         return;
       }
       if (!flags.quiet) for (const n of s.notes) warn(`note: ${n}`);
@@ -129,6 +147,21 @@ export function register(program: Command): void {
           ),
         );
       }
+      if (s.budget) lines.push('', ...budgetLines(s.budget));
       printText(lines.join('\n'));
+      if (gateError) throw gateError;
     });
+}
+
+type Budget = NonNullable<import('../../index.js').QuantizeSummary['budget']>;
+
+function budgetLines(b: Budget): string[] {
+  const fmt = (r: Budget['uniform']) => `${b.metric} ${b.metric === 'sqnr' ? r.value.toFixed(2) : r.value.toFixed(4)} (drop ${r.drop.toFixed(3)} ${b.dropUnit}, ${r.passes ? 'within' : 'over'} ${b.maxDrop})`;
+  const lines = [`--max-drop ${b.maxDrop} ${b.dropUnit} on ${b.eval.samples} samples of ${b.eval.source}${b.eval.isHeldOut ? ' (held out of calibration)' : ''}, reference ${b.reference.label} ${b.reference.value.toFixed(4)}:`];
+  lines.push(`  uniform: ${fmt(b.uniform)}`);
+  if (b.isSearched) lines.push(`  written: ${fmt(b.final)} with ${b.kept.length} layer(s) kept at ${b.levels[0]}, ${b.evaluations} evaluations`);
+  else lines.push(`  written: the uniform model (${b.evaluations} evaluation${b.evaluations === 1 ? '' : 's'}, no search)`);
+  if (b.kept.length) lines.push(table(['kept layer', 'op', 'as', 'why'], b.kept.map((k) => [k.id, k.opType, String(k.bits), k.reason])));
+  if (!b.budgetMet) lines.push(`budget NOT met: ${b.notes[b.notes.length - 1] ?? ''}`);
+  return lines;
 }
