@@ -122,6 +122,12 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
   progress({ stage: 'rewrite' });
   const rewritten = applyPlan(model, finalPlan, table, rewriteOpts);
 
+  if (budgetSummary) {
+    // Layers the budget kept higher say so, instead of the rewriter's "plan: float for this layer".
+    const kept = new Map(budgetSummary.kept.map((k, i) => [k.id, `--max-drop: kept at ${k.bits} (${i + 1} of ${budgetSummary!.kept.length}, most sensitive first)`]));
+    for (const l of rewritten.summary.layers) if (kept.has(l.id)) l.reason = kept.get(l.id);
+  }
+
   progress({ stage: 'verify' });
   const optimizedOps = await optimizedOpCounts(rewritten.model, out, opts.accuracyLevel);
 
@@ -445,21 +451,20 @@ async function meetBudget(
   // Why each kept layer stays higher: its rank in the step's sensitivity order, and what keeping one fewer measured.
   const kept: QuantizeBudget['kept'] = [];
   const step = report.steps[0];
-  const scoreOf = new Map(report.order.map((o) => [o.id, o.score]));
   const fewer = step ? report.evaluations.find((e) => e.step !== null && e.k === step.k - 1 && e.step === `${step.from}→${step.to}`) : undefined;
   for (const [id, e] of Object.entries(finalPlan.layers)) {
     if (e.bits === low || e.bits === 4 || e.bits === 16) continue;
     const rank = step ? step.candidates.indexOf(id) + 1 : 0;
     const why = [
-      rank > 0 ? `rank ${rank} of ${step!.candidates.length} by sensitivity (score ${(scoreOf.get(id) ?? 0).toExponential(2)})` : 'kept higher by the search',
-      fewer ? `keeping ${step!.k - 1} layer(s) higher measured drop ${result(fewer.value).drop.toFixed(3)} ${dropUnit} > ${maxDrop}` : '',
+      rank > 0 ? `rank ${rank} of ${step!.candidates.length} by sensitivity` : 'kept higher by the search',
+      fewer ? `keeping ${step!.k - 1} higher measured drop ${result(fewer.value).drop.toPrecision(3)} ${dropUnit} > ${maxDrop}` : '',
       !report.budgetMet ? `every layer at ${levels[0]} still misses the budget` : '',
     ].filter(Boolean);
     kept.push({ id, opType: opTypeOf.get(id) ?? '', bits: e.bits, reason: why.join('; ') });
   }
   kept.sort((a, b) => (step ? step.candidates.indexOf(a.id) - step.candidates.indexOf(b.id) : 0));
   const budgetMet = report.budgetMet && final.passes;
-  if (!budgetMet) notes.push(`budget not met: the best configuration found (${chosen.label}) has drop ${final.drop.toFixed(3)} ${dropUnit} > ${maxDrop}; written anyway`);
+  if (!budgetMet) notes.push(`budget not met: the best configuration found (${chosen.label}) has drop ${final.drop.toPrecision(3)} ${dropUnit} > ${maxDrop}; written anyway`);
   return { plan: finalPlan, summary: { ...base, final, kept, evaluations, isSearched: true, budgetMet, notes } };
 }
 
@@ -469,7 +474,7 @@ export function quantizeGateError(summary: QuantizeSummary): GateError | undefin
   if (!b || b.budgetMet) return undefined;
   return new GateError(
     'E_BUDGET_NOT_MET',
-    `quantize: expected a ${b.metric} drop within ${b.maxDrop} ${b.dropUnit}, got ${b.final.drop.toFixed(3)} with ${b.kept.length} layer(s) at ${b.levels[0]} (the best found; output written to ${summary.output.file})`,
+    `quantize: expected a ${b.metric} drop within ${b.maxDrop} ${b.dropUnit}, got ${b.final.drop.toPrecision(3)} with ${b.kept.length} layer(s) at ${b.levels[0]} (the best found; output written to ${summary.output.file})`,
     { file: summary.input.file },
   );
 }

@@ -156,7 +156,7 @@ export function register(program: Command): void {
 type Budget = NonNullable<import('../../index.js').QuantizeSummary['budget']>;
 
 function budgetLines(b: Budget): string[] {
-  const fmt = (r: Budget['uniform']) => `${b.metric} ${b.metric === 'sqnr' ? r.value.toFixed(2) : r.value.toFixed(4)} (drop ${r.drop.toFixed(3)} ${b.dropUnit}, ${r.passes ? 'within' : 'over'} ${b.maxDrop})`;
+  const fmt = (r: Budget['uniform']) => `${b.metric} ${b.metric === 'sqnr' ? r.value.toFixed(2) : r.value.toFixed(b.metric === 'cosine' ? 5 : 4)} (drop ${r.drop.toPrecision(3)} ${b.dropUnit}, ${r.passes ? 'within' : 'over'} ${b.maxDrop})`;
   const lines = [`--max-drop ${b.maxDrop} ${b.dropUnit} on ${b.eval.samples} samples of ${b.eval.source}${b.eval.isHeldOut ? ' (held out of calibration)' : ''}, reference ${b.reference.label} ${b.reference.value.toFixed(4)}:`];
   lines.push(`  uniform: ${fmt(b.uniform)}`);
   if (b.isSearched) lines.push(`  written: ${fmt(b.final)} with ${b.kept.length} layer(s) kept at ${b.levels[0]}, ${b.evaluations} evaluations`);
