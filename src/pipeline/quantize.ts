@@ -375,7 +375,7 @@ async function meetBudget(
     req.heldOutFrom !== undefined
       ? loadData(opts.data!, model, { labels: opts.evalLabels, from: req.heldOutFrom, batchSize: 256 })
       : loadData(opts.eval!, model, { labels: opts.evalLabels, batchSize: 256 });
-  if (req.eval.isHeldOut) notes.push(`evaluated on the last ${req.eval.samples} samples of ${opts.data}, held out of calibration (calibrated on the first ${req.calibSamples}); give --eval to choose the evaluation data`);
+  if (req.eval.isHeldOut) notes.push(`evaluated on the last ${req.eval.samples} samples of ${opts.data}, held out${plan.mode === 'static' ? ` of calibration (calibrated on the first ${req.calibSamples})` : ''}; give --eval to choose the evaluation data`);
 
   progress({ stage: 'budget' });
   const evalData = await loadEval();

@@ -157,7 +157,7 @@ type Budget = NonNullable<import('../../index.js').QuantizeSummary['budget']>;
 
 function budgetLines(b: Budget): string[] {
   const fmt = (r: Budget['uniform']) => `${b.metric} ${b.metric === 'sqnr' ? r.value.toFixed(2) : r.value.toFixed(b.metric === 'cosine' ? 5 : 4)} (drop ${r.drop.toPrecision(3)} ${b.dropUnit}, ${r.passes ? 'within' : 'over'} ${b.maxDrop})`;
-  const lines = [`--max-drop ${b.maxDrop} ${b.dropUnit} on ${b.eval.samples} samples of ${b.eval.source}${b.eval.isHeldOut ? ' (held out of calibration)' : ''}, reference ${b.reference.label} ${b.reference.value.toFixed(4)}:`];
+  const lines = [`--max-drop ${b.maxDrop} ${b.dropUnit} on ${b.eval.samples} samples of ${b.eval.source}${b.eval.isHeldOut ? ' (the held-out tail of --data)' : ''}, reference ${b.reference.label} ${b.reference.value.toFixed(4)}:`];
   lines.push(`  uniform: ${fmt(b.uniform)}`);
   if (b.isSearched) lines.push(`  written: ${fmt(b.final)} with ${b.kept.length} layer(s) kept at ${b.levels[0]}, ${b.evaluations} evaluations`);
   else lines.push(`  written: the uniform model (${b.evaluations} evaluation${b.evaluations === 1 ? '' : 's'}, no search)`);
