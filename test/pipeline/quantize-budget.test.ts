@@ -28,6 +28,9 @@ beforeAll(() => {
   // PaddleOCR det: 8 calibration images (seed 1), 4 distinct evaluation images (seeds 2–5), 1×3×64×64 each.
   writeNpy(path.join(dir, 'det-calib.npy'), textImages(8, 64, 64, 1, true, 10));
   writeNpy(path.join(dir, 'det-eval.npy'), textImagesOfSeeds([2, 3, 4, 5], 64, 64, true, 10));
+  // PaddleOCR rec: the same split at 1×3×48×96 with rec's normalisation.
+  writeNpy(path.join(dir, 'rec-calib.npy'), textImages(8, 48, 96, 1, false, 30));
+  writeNpy(path.join(dir, 'rec-eval.npy'), textImagesOfSeeds([2, 3, 4, 5], 48, 96, false, 30));
   head(FMNIST.valX, 500, 'val500_x.npy');
   head(FMNIST.valY, 500, 'val500_y.npy');
 });
@@ -58,6 +61,25 @@ describe('quantize --max-drop', () => {
     expect(b.kept.length).toBeLessThanOrEqual(4);
     expect(r.summary.runtime.optimizedOps.QLinearConv).toBeGreaterThan(50);
     expect(quantizeGateError(r.summary)).toBeUndefined();
+  });
+
+  it('PaddleOCR rec, cosine, --max-drop 1: the written model reaches cosine >= 0.99 with most convs still QLinearConv', async () => {
+    const out = path.join(dir, 'rec.int8.onnx');
+    const r = await quantize(REAL_MODELS.paddleRec, { bits: 8, data: path.join(dir, 'rec-calib.npy'), eval: path.join(dir, 'rec-eval.npy'), metric: 'cosine', maxDrop: 1, output: out, fidelitySamples: 0 });
+    const b = r.summary.budget!;
+    console.log(`paddle rec --max-drop 1 cosine: uniform ${b.uniform.value.toFixed(4)} → written ${b.final.value.toFixed(4)}, kept float ${b.kept.map((k) => k.id).join(' ')}, ${b.evaluations} evaluations, QLinearConv ${r.summary.runtime.optimizedOps.QLinearConv}, ${r.summary.sizeRatio.toFixed(3)}x`);
+    const f = await Session.open(REAL_MODELS.paddleRec);
+    const q = await Session.open(out);
+    const feeds = { x: textImagesOfSeeds([2, 3, 4, 5], 48, 96, false, 30) };
+    const acc = new FidelityAccumulator();
+    const name = f.outputNames[0];
+    acc.update(toFloat32((await f.run(feeds))[name]), toFloat32((await q.run(feeds))[name]));
+    await f.release();
+    await q.release();
+    expect(b.budgetMet).toBe(true);
+    expect(acc.result().cosine).toBeGreaterThanOrEqual(0.99);
+    expect(r.summary.runtime.optimizedOps.QLinearConv).toBeGreaterThan(30);
+    expect(r.summary.sizeRatio).toBeLessThan(0.35);
   });
 
   it('fmnist_cnn, accuracy, --max-drop 0.5: uniform passes at once, same bytes as without --max-drop', async () => {
