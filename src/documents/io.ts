@@ -4,7 +4,15 @@ import { readInput, writeFileAtomic } from '../files.js';
 
 /** Flatten zod issues into `path: message` lines. */
 export function flattenIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${issueMessage(i)}`).join('; ');
+}
+
+/** zod says only "Invalid input" for a failed union; a union of literals (bits 4|8) names its values instead. */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'invalid_union') return issue.message;
+  const branches = issue.errors;
+  const values = branches.every((b) => b.length === 1 && b[0].code === 'invalid_value' && b[0].path.length === 0) ? branches.flatMap((b) => (b[0] as z.core.$ZodIssueInvalidValue).values) : [];
+  return values.length ? `Invalid option: expected one of ${values.map((v) => JSON.stringify(v)).join('|')}` : issue.message;
 }
 
 /** Parse and validate a JSON document file against its schema (InputError naming the file on failure). */
