@@ -116,6 +116,13 @@ export function readNpy(file: string): Tensor {
   return decodeNpy(bytes, file);
 }
 
+/** Class or token ids from an .npy file: an integer array (E_LABELS for float or bool data). */
+export function readLabels(file: string): Tensor {
+  const t = readNpy(file);
+  if (t.dtype.startsWith('float') || t.dtype === 'bfloat16' || t.dtype === 'bool') throw new InputError('E_LABELS', `labels: expected an integer array (class ids), got ${t.dtype}`, { file });
+  return t;
+}
+
 /** Decode .npy bytes into a tensor. */
 export function decodeNpy(bytes: Uint8Array, file: string): Tensor {
   const h = parseNpyHeader(bytes, file, bytes.length);

@@ -1,4 +1,4 @@
-import { openDataset, readNpy } from '../data/index.js';
+import { openDataset, readLabels } from '../data/index.js';
 import {
   EvalOptionsSchema,
   flattenIssues,
@@ -28,9 +28,10 @@ class LabelScore {
   nllSum = 0;
   tokens = 0;
 
-  update(logits: Tensor, labels: ArrayLike<number | bigint>, isLm: boolean): void {
+  update(logits: Tensor, labels: ArrayLike<number | bigint>, isLm: boolean, file: string): void {
     const classes = logits.dims[logits.dims.length - 1] ?? 1;
     const x = toFloat32(logits);
+    checkLabels(labels, x.length / classes, classes, isLm, logits.dims, file);
     if (isLm) {
       const p = perplexityOf(x, labels, classes);
       this.nllSum += p.nll * p.tokens;
@@ -50,6 +51,17 @@ class LabelScore {
     if (this.tokens === 0) return undefined;
     const nll = this.nllSum / this.tokens;
     return { perplexity: Math.exp(nll), nll, tokens: this.tokens };
+  }
+}
+
+/** One label per logits row, each a class id in [0, classes) (negative ids are ignored tokens for perplexity). */
+function checkLabels(labels: ArrayLike<number | bigint>, rows: number, classes: number, isLm: boolean, dims: readonly number[], file: string): void {
+  if (labels.length !== rows) {
+    throw new InputError('E_LABELS', `labels: expected one label per row of the output [${dims.join(', ')}] (${isLm ? 'next-token ids [N, tokens]' : 'class ids [N]'}), got ${labels.length} for ${rows} rows`, { file });
+  }
+  for (let i = 0; i < labels.length; i++) {
+    const y = Number(labels[i]);
+    if (y >= classes || (y < 0 && !isLm)) throw new InputError('E_LABELS', `labels: expected class ids in 0..${classes - 1} (the output has ${classes} classes), got ${y}`, { file });
   }
 }
 
@@ -139,7 +151,7 @@ export async function evaluate(modelSource: string | Model, options: EvalOptions
 
   let labels: Tensor | undefined;
   if (s.labels) {
-    labels = readNpy(s.labels);
+    labels = readLabels(s.labels);
     const n = labels.dims[0] ?? 0;
     if (n < total) throw new InputError('E_DATA_SHAPE', `expected labels for ${total} samples, got ${n}`, { file: s.labels });
     if (n > total && s.maxSamples === undefined) throw new InputError('E_DATA_SHAPE', `expected labels for ${total} samples (as the data holds), got ${n}`, { file: s.labels });
@@ -163,10 +175,10 @@ export async function evaluate(modelSource: string | Model, options: EvalOptions
       const n = dataset.samplesIn(feeds);
       const out = await session.run(feeds);
       const batchLabels = labels ? (labels.data as unknown as { subarray(a: number, b: number): ArrayLike<number | bigint> }).subarray(done * perSample, (done + n) * perSample) : undefined;
-      if (batchLabels) score.update(out[outputName], batchLabels, isLm);
+      if (batchLabels) score.update(out[outputName], batchLabels, isLm, s.labels!);
       if (refSession) {
         const ref = await refSession.run(feeds);
-        if (batchLabels && ref[outputName]) refScore.update(ref[outputName], batchLabels, isLm);
+        if (batchLabels && ref[outputName]) refScore.update(ref[outputName], batchLabels, isLm, s.labels!);
         for (const name of session.outputNames) {
           if (!ref[name]) continue;
           const a = toFloat32(ref[name]);

@@ -1,4 +1,4 @@
-import { openDataset, readNpy } from '../data/index.js';
+import { openDataset, readLabels } from '../data/index.js';
 import { InputError } from '../errors.js';
 import type { Model } from '../onnx/index.js';
 import type { Feeds } from '../runtime/index.js';
@@ -18,7 +18,7 @@ export interface LoadedData {
  */
 export async function loadData(source: string, model: Model, opts: { labels?: string; subset?: number; maxSamples?: number; seed?: number; batchSize?: number; from?: number } = {}): Promise<LoadedData> {
   const ds = await openDataset(source, model, { maxSamples: opts.maxSamples });
-  const labelsAll = opts.labels ? labelArray(readNpy(opts.labels), opts.labels) : undefined;
+  const labelsAll = opts.labels ? (readLabels(opts.labels).data as ArrayLike<number | bigint>) : undefined;
   const batchSize = opts.batchSize ?? 64;
   const canStack = ds.effectiveBatchSize(2) > 1;
   if (opts.from) return loadFrom(ds, opts.from, batchSize, canStack, labelsAll, opts.labels);
@@ -68,11 +68,6 @@ async function loadFrom(ds: Awaited<ReturnType<typeof openDataset>>, from: numbe
     labels = Array.from({ length: kept.length }, (_, i) => Number(labelsAll[from + i]));
   }
   return { batches, labels, samples: kept.length };
-}
-
-function labelArray(t: Tensor, file: string): ArrayLike<number | bigint> {
-  if (t.dtype === 'float32' || t.dtype === 'float16' || t.dtype === 'bfloat16') throw new InputError('E_LABELS', `labels: expected an integer array, got ${t.dtype}`, { file });
-  return t.data as ArrayLike<number | bigint>;
 }
 
 function checkLabelCount(labels: ArrayLike<number | bigint>, samples: number, file: string): ArrayLike<number | bigint> {

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writeNpy } from '../../src/data/index.js';
+import { makeTensor } from '../../src/tensor/index.js';
 import { FMNIST } from '../helpers/paths.js';
 import { hasStackTrace, spawnQtool } from '../helpers/spawn.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -25,5 +27,19 @@ describe('qtool as a demanding user', () => {
     expectOneLineError(spawnQtool(['quantize', FMNIST.cnn, '--bits', '5', '-o', out]), 2, /bits: Invalid option: expected one of 4\|8/);
     expectOneLineError(spawnQtool(['quantize', FMNIST.cnn, '--bits', '4', '--block-size', '7', '-o', out]), 2, /blockSize: Invalid option: expected one of 16\|32\|64\|128/);
     expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('eval refuses labels that are not one class id per output row, instead of scoring garbage', () => {
+    const labels = (name: string, t: Parameters<typeof writeNpy>[1]): string => {
+      const file = path.join(dir, name);
+      writeNpy(file, t);
+      return file;
+    };
+    const run = (file: string) => spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.calibX, '--max-samples', '64', '--labels', file]);
+    // float labels (here: zeros) gave "top-1 9.85%"; labels [N, 3] gave a perplexity of a classifier; class 50 of 10 counted as hits
+    expectOneLineError(run(labels('float.npy', makeTensor('float32', [64]))), 3, /E_LABELS: .*float\.npy: labels: expected an integer array \(class ids\), got float32/);
+    expectOneLineError(run(labels('rank2.npy', makeTensor('int64', [64, 3]))), 3, /E_LABELS: .*rank2\.npy: labels: expected one label per row of the output/);
+    expectOneLineError(run(labels('range.npy', makeTensor('int64', [64], new BigInt64Array(64).fill(50n)))), 3, /E_LABELS: .*range\.npy: labels: expected class ids in 0\.\.9 \(the output has 10 classes\), got 50/);
+    expect(run(FMNIST.calibY).code).toBe(0);
   });
 });
