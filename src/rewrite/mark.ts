@@ -2,7 +2,7 @@ import type { Plan } from '../documents/index.js';
 import { nodeId, opsetVersion, type GraphIndex, type GraphScope, type Model } from '../onnx/index.js';
 import type { Edit, RangeLookup, RuleContext } from './edits.js';
 import { canRaiseOpset } from './opset.js';
-import { resolveLayerPlan, type Selection } from './plan.js';
+import { checkSelection, resolveLayerPlan, type Selection } from './plan.js';
 import { RULES } from './rules/index.js';
 
 /** The rewrite settings the mark phase depends on (applyPlan's options, resolved). */
@@ -49,6 +49,7 @@ export type RangeAccessor = (scope: GraphScope, tensor: string) => RangeLookup;
  * only make later rules read more tensors, never others, which is what `rangesNeeded` relies on.
  */
 export function markEdits(index: GraphIndex, plan: Plan, s: MarkSettings, range: RangeAccessor): Edit[] {
+  checkSelection(index, s.selection);
   const edits: Edit[] = [];
   const marked = new Map<GraphScope, Set<string>>();
   for (const ref of index.allNodes()) {

@@ -1,10 +1,31 @@
 import type { LayerPlan, Plan } from '../documents/index.js';
+import { UsageError } from '../errors.js';
+import { nodeId, type GraphIndex } from '../onnx/index.js';
 import type { ResolvedLayerPlan } from './edits.js';
 
 export interface Selection {
   readonly excludeOps?: readonly string[];
   readonly excludeNodes?: readonly string[];
   readonly includeNodes?: readonly string[];
+}
+
+/**
+ * Every --include-node / --exclude-node name must be a node name or layer id of the model: a typo
+ * would otherwise quantize the layer the user meant to keep float (or, with --include-node, nothing).
+ */
+export function checkSelection(index: GraphIndex, sel: Selection): void {
+  const lists = [['--include-node', sel.includeNodes], ['--exclude-node', sel.excludeNodes]] as const;
+  if (!lists.some(([, l]) => l && l.length > 0)) return;
+  const known = new Set<string>();
+  for (const ref of index.allNodes()) {
+    known.add(nodeId(ref.node, ref.graph, ref.position));
+    if (ref.node.name) known.add(ref.node.name);
+  }
+  for (const [flag, list] of lists) {
+    for (const name of list ?? []) {
+      if (!known.has(name)) throw new UsageError('E_FLAG', `${flag} ${name}: expected a node name or layer id of the model (qtool inspect lists the layers), got no node of that name`);
+    }
+  }
 }
 
 /**

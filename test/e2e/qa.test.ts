@@ -42,4 +42,15 @@ describe('qtool as a demanding user', () => {
     expectOneLineError(run(labels('range.npy', makeTensor('int64', [64], new BigInt64Array(64).fill(50n)))), 3, /E_LABELS: .*range\.npy: labels: expected class ids in 0\.\.9 \(the output has 10 classes\), got 50/);
     expect(run(FMNIST.calibY).code).toBe(0);
   });
+
+  it('quantize refuses an --exclude-node / --include-node name the model does not have', () => {
+    const out = path.join(dir, 'select.onnx');
+    // was exit 0: a typo quantized the layer meant to stay float, and --include-node quantized nothing
+    expectOneLineError(spawnQtool(['quantize', FMNIST.cnn, '--exclude-node', '/stem/stem.0/Conv,/nosuch', '-o', out]), 2, /E_FLAG: --exclude-node \/nosuch: expected a node name or layer id of the model/);
+    expectOneLineError(spawnQtool(['quantize', FMNIST.cnn, '--include-node', 'Conv#0', '-o', out]), 2, /E_FLAG: --include-node Conv#0: expected a node name or layer id/);
+    expect(fs.existsSync(out)).toBe(false);
+    const ok = spawnQtool(['quantize', FMNIST.cnn, '--exclude-node', '/stem/stem.0/Conv', '-o', out, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).kind).toBe('qtool.quantize-summary');
+  });
 });
