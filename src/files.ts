@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError } from './errors.js';
+import { InputError, UsageError } from './errors.js';
 
 /** Temp files currently being written; removed on SIGINT by the CLI. */
 export const PENDING_TEMP_FILES = new Set<string>();
@@ -42,6 +42,27 @@ export function describeFsError(err: unknown, fallback: string): string {
 function tempPathFor(target: string): string {
   const dir = path.dirname(path.resolve(target));
   return path.join(dir, `.qtool-tmp-${process.pid}-${randomBytes(4).toString('hex')}-${path.basename(target)}`);
+}
+
+/**
+ * Check, before any work, that `target` can be written: its folder exists and it is not a folder.
+ * With `force: false`, an existing file is refused too (E_OUTPUT_EXISTS, exit 2). Commands call it
+ * for every output up front, so a typo in the last output path neither wastes a long run nor leaves
+ * the first outputs written and the others not.
+ */
+export function checkOutputPath(target: string, opts: { force?: boolean } = {}): void {
+  const dir = path.dirname(path.resolve(target));
+  let dirStat: fs.Stats | undefined;
+  try {
+    dirStat = fs.statSync(dir);
+  } catch {
+    dirStat = undefined;
+  }
+  if (!dirStat) throw new InputError('E_WRITE', `cannot write: expected an existing folder ${path.dirname(target)}, got none`, { file: target });
+  if (!dirStat.isDirectory()) throw new InputError('E_WRITE', `cannot write: ${path.dirname(target)} is not a folder`, { file: target });
+  const stat = fs.statSync(target, { throwIfNoEntry: false });
+  if (stat?.isDirectory()) throw new InputError('E_WRITE', 'is a directory, expected a file', { file: target });
+  if (stat && opts.force === false) throw new UsageError('E_OUTPUT_EXISTS', 'output exists: expected a new file (pass --force to overwrite)', { file: target });
 }
 
 /**

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openDataset } from '../data/index.js';
 import { writeDocument, type CalibrateOptionsInput, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
-import { UsageError } from '../errors.js';
+import { checkOutputPath } from '../files.js';
 import { loadModel, type Model } from '../onnx/index.js';
 import { calibrate, type CalibrateCallbacks } from './calibrate.js';
 
@@ -38,7 +38,7 @@ export function defaultCalibrationPath(modelPath: string): string {
 export async function calibrateFile(modelPath: string, opts: CalibrateFileOptions, callbacks: CalibrateCallbacks = {}): Promise<{ table: CalibrationTable; summary: CalibrationSummary }> {
   const { data, output, force, randomDims, randomSamples, tensorsFor, ...calibOpts } = opts;
   const out = output ?? defaultCalibrationPath(modelPath);
-  if (!force && fs.existsSync(out)) throw new UsageError('E_OUTPUT_EXISTS', `${out}: output exists: expected a new file (pass --force to overwrite)`);
+  checkOutputPath(out, { force: Boolean(force) });
   const model = loadModel(modelPath);
   const dataset = await openDataset(data, model, { maxSamples: calibOpts.maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims, randomSamples });
   const chosen = tensorsFor?.(model);

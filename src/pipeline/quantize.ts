@@ -20,7 +20,7 @@ import {
   type QuantizeSummary,
 } from '../documents/index.js';
 import { GateError, InputError, UsageError } from '../errors.js';
-import { sha256 } from '../files.js';
+import { checkOutputPath, sha256 } from '../files.js';
 import { GraphIndex, loadModel, quantizableLayers, saveModel, walkGraphs, type Model } from '../onnx/index.js';
 import { FidelityAccumulator } from '../quant/index.js';
 import { applyPlan, rangesNeeded, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
@@ -77,7 +77,7 @@ export async function quantize(source: string | Model, input: QuantizeOptionsInp
   }
   const out = opts.output ?? defaultQuantizedPath(model.file, opts.bits);
   if (path.resolve(out) === path.resolve(model.file)) throw new UsageError('E_OUTPUT_EXISTS', `${out}: output would overwrite the input model`);
-  if (fs.existsSync(out) && !opts.force) throw new UsageError('E_OUTPUT_EXISTS', `${out}: file exists: expected a new file, or --force to overwrite`);
+  checkOutputPath(out, { force: Boolean(opts.force) });
 
   const rewriteOpts: ApplyPlanOptions = {
     activationType: opts.activationType,

@@ -18,7 +18,7 @@ import {
   type SensitivityReport,
 } from '../documents/index.js';
 import { GateError, InputError, UsageError } from '../errors.js';
-import { sha256, writeFileAtomic } from '../files.js';
+import { checkOutputPath, sha256, writeFileAtomic } from '../files.js';
 import { GraphIndex, loadModel, quantizableLayers, saveModel, type Model } from '../onnx/index.js';
 import { searchHtml, searchMarkdown } from '../report/index.js';
 import { applyPlan, type ApplyPlanOptions } from '../rewrite/index.js';
@@ -90,6 +90,7 @@ export interface SearchRunResult {
  * model and report, always written; GateError (exit 4) afterwards when the budget was not met.
  */
 export async function search(modelPath: string, opts: SearchRunOptions): Promise<SearchRunResult> {
+  for (const out of [opts.planOutput, opts.reportOutput, opts.markdownOutput, opts.htmlOutput, opts.modelOutput]) if (out) checkOutputPath(out);
   const model = loadModel(modelPath);
   const source = { file: modelPath, sha256: sha256(fs.readFileSync(modelPath)) };
   const mode = opts.mode ?? 'weight-only';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { writeDocument, type SensitivityOptions, type SensitivityReport } from '../documents/index.js';
 import { GateError } from '../errors.js';
-import { sha256, writeFileAtomic } from '../files.js';
+import { checkOutputPath, sha256, writeFileAtomic } from '../files.js';
 import { loadModel } from '../onnx/index.js';
 import { sensitivityHtml, sensitivityMarkdown } from '../report/index.js';
 import { measureSensitivity, type SensitivityProgress, type SensitivityStats } from '../sensitivity/index.js';
@@ -30,6 +30,7 @@ export interface SensitivityRunResult {
 
 /** `qtool sensitivity`: load, draw the seeded probe subset, measure, write JSON/Markdown/HTML, gate. */
 export async function sensitivity(modelPath: string, opts: SensitivityRunOptions): Promise<SensitivityRunResult> {
+  for (const out of [opts.output, opts.markdownOutput, opts.htmlOutput]) if (out) checkOutputPath(out);
   const model = loadModel(modelPath);
   const samples = opts.samples ?? 64;
   const data = await loadData(opts.data, model, { labels: opts.labels, subset: samples, seed: opts.seed ?? 1234, batchSize: samples });

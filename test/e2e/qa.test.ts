@@ -53,4 +53,27 @@ describe('qtool as a demanding user', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout).kind).toBe('qtool.quantize-summary');
   });
+
+  it('every output path is checked before any work: a missing folder fails fast and nothing is half-written', () => {
+    const report = path.join(dir, 'sens.json');
+    const missing = path.join(dir, 'no-such-folder', 'page.html');
+    // was: the whole measurement ran, sens.json was written, then the HTML write failed ("no such file")
+    const sens = spawnQtool(['sensitivity', FMNIST.mlp, '--data', FMNIST.calibX, '--samples', '8', '--probes', '2', '-o', report, '--html', missing]);
+    expectOneLineError(sens, 3, /E_WRITE: .*page\.html: cannot write: expected an existing folder .*no-such-folder, got none/);
+    expect(fs.existsSync(report)).toBe(false);
+    const plan = path.join(dir, 'plan.json');
+    const search = spawnQtool(['search', FMNIST.mlp, '--data', FMNIST.calibX, '--eval', FMNIST.valX, '--metric', 'agreement', '-o', plan, '--model-out', missing]);
+    expectOneLineError(search, 3, /E_WRITE: .*page\.html: cannot write: expected an existing folder/);
+    expect(fs.existsSync(plan)).toBe(false);
+    expectOneLineError(spawnQtool(['quantize', FMNIST.mlp, '-o', path.join(dir, 'no-such-folder', 'q.onnx')]), 3, /E_WRITE: .*q\.onnx: cannot write: expected an existing folder/);
+    expectOneLineError(spawnQtool(['calibrate', FMNIST.mlp, '--data', 'random', '-o', dir]), 3, /E_WRITE: .*: is a directory, expected a file/);
+  });
+
+  it('quantize and calibrate refuse an existing output with the same message', () => {
+    const q = path.join(dir, 'exists.onnx');
+    fs.writeFileSync(q, 'keep');
+    expectOneLineError(spawnQtool(['quantize', FMNIST.mlp, '-o', q]), 2, /E_OUTPUT_EXISTS: .*exists\.onnx: output exists: expected a new file \(pass --force to overwrite\)/);
+    expectOneLineError(spawnQtool(['calibrate', FMNIST.mlp, '--data', 'random', '-o', q]), 2, /E_OUTPUT_EXISTS: .*exists\.onnx: output exists: expected a new file \(pass --force to overwrite\)/);
+    expect(fs.readFileSync(q, 'utf8')).toBe('keep');
+  });
 });
