@@ -164,6 +164,13 @@ export async function evaluate(modelSource: string | Model, options: EvalOptions
   const session = await Session.open(model, { threads: s.threads, name: model.file });
   const refSession = refModel ? await Session.open(refModel, { threads: s.threads, name: refModel.file }) : undefined;
   try {
+    if (refSession) {
+      const missing = session.inputNames.filter((n) => !refSession.inputNames.includes(n));
+      const extra = refSession.inputNames.filter((n) => !session.inputNames.includes(n));
+      if (missing.length || extra.length) {
+        throw new InputError('E_REFERENCE', `reference: expected the inputs of ${model.file} (${session.inputNames.join(', ')}), got ${refSession.inputNames.join(', ')}`, { file: refModel!.file });
+      }
+    }
     const outputName = s.output ?? session.outputNames[0];
     if (!session.outputNames.includes(outputName)) throw new UsageError('E_FLAG', `--output ${outputName}: expected one of ${session.outputNames.join(', ')}`);
     const score = new LabelScore();

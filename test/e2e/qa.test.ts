@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeNpy } from '../../src/data/index.js';
 import { makeTensor } from '../../src/tensor/index.js';
-import { FMNIST } from '../helpers/paths.js';
+import { FMNIST, MODELS } from '../helpers/paths.js';
 import { hasStackTrace, spawnQtool } from '../helpers/spawn.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -75,5 +75,10 @@ describe('qtool as a demanding user', () => {
     expectOneLineError(spawnQtool(['quantize', FMNIST.mlp, '-o', q]), 2, /E_OUTPUT_EXISTS: .*exists\.onnx: output exists: expected a new file \(pass --force to overwrite\)/);
     expectOneLineError(spawnQtool(['calibrate', FMNIST.mlp, '--data', 'random', '-o', q]), 2, /E_OUTPUT_EXISTS: .*exists\.onnx: output exists: expected a new file \(pass --force to overwrite\)/);
     expect(fs.readFileSync(q, 'utf8')).toBe('keep');
+  });
+
+  it('eval --reference with other inputs is bad input (exit 3), not an onnxruntime failure (exit 5)', () => {
+    const r = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.calibX, '--max-samples', '8', '--reference', path.join(MODELS, 'synthetic', 'mlp.onnx')]);
+    expectOneLineError(r, 3, /E_REFERENCE: .*synthetic\/mlp\.onnx: reference: expected the inputs of .*fmnist_cnn\.onnx \(input\), got x/);
   });
 });
