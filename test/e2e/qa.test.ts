@@ -81,4 +81,10 @@ describe('qtool as a demanding user', () => {
     const r = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.calibX, '--max-samples', '8', '--reference', path.join(MODELS, 'synthetic', 'mlp.onnx')]);
     expectOneLineError(r, 3, /E_REFERENCE: .*synthetic\/mlp\.onnx: reference: expected the inputs of .*fmnist_cnn\.onnx \(input\), got x/);
   });
+
+  it('search --help names the --evaluator value a name, not a path', () => {
+    const r = spawnQtool(['search', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--evaluator <name>/);
+  });
 });

@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .option('--max-evaluations <n>', 'cap on full evaluations (default floor(2 log2 L) + 4)')
     .option('--mode <mode>', 'plan mode: static (QDQ W8A8 at 8 bits, weight-only int4 at 4; calibrates once on --data) | dynamic | weight-only', 'weight-only')
     .option('--calib <table>', '--mode static: reuse a calibration table (qtool calibrate) instead of calibrating on --data')
-    .option('--evaluator <path>', 'auto (rewrite unless the model is large) | rewrite (applyPlan + onnxruntime per evaluation: the written model is the one measured) | weights (fake-quantized weights, one session)', 'auto')
+    .option('--evaluator <name>', 'auto (rewrite unless the model is large) | rewrite (applyPlan + onnxruntime per evaluation: the written model is the one measured) | weights (fake-quantized weights, one session)', 'auto')
     .option('--sensitivity <file>', 'reuse a sensitivity report instead of measuring')
     .option('--probes <n>', 'Hessian probes per layer when measuring sensitivity (default 8; 2 with --mode static, where measured static losses order the layers)')
     .option('-o, --output <file>', 'write the plan (qtool.plan/1)')
