@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
+import { runInterruptHooks } from './interrupt.js';
 import { setDocumentStringifier } from './output.js';
 
 const VERSION = '0.1.0';
@@ -23,12 +24,18 @@ async function main(argv: string[]): Promise<number> {
   for (const register of COMMANDS) register(program);
   for (const cmd of program.commands) cmd.exitOverride().option('--verbose', 'print stack traces for errors');
 
+  let interrupted = false;
   process.on('SIGINT', () => {
-    void import('../index.js').then(({ removePendingTempFiles }) => {
-      removePendingTempFiles();
-      process.stderr.write('qtool: interrupted\n');
-      process.exit(130);
-    });
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    // Commands with child processes stop them first (bounded wait), then our own temp files go.
+    void runInterruptHooks(10_000)
+      .then(() => import('../index.js'))
+      .then(({ removePendingTempFiles }) => {
+        removePendingTempFiles();
+        process.stderr.write('qtool: interrupted\n');
+        process.exit(130);
+      });
   });
 
   try {
@@ -42,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
     }
     const { toQtoolError } = await import('../index.js');
     const e = toQtoolError(err);
+    // The SIGINT handler says "interrupted" and exits 130 itself.
+    if (e.code === 'E_INTERRUPTED') return e.exitCode;
     const msg = e.code === 'E_INTERNAL' ? `internal error: ${e.message} (please report this at the qtool issue tracker)` : e.message;
     process.stderr.write(`qtool: error ${e.code}: ${msg}\n`);
     if (e.hint) process.stderr.write(`qtool: hint: ${e.hint}\n`);

@@ -6,3 +6,4 @@ export * from './sensitivity.js';
 export * from './search.js';
 export * from './load-data.js';
 export * from './quantize.js';
+export { interruptedError } from './child-process.js';

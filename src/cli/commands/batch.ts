@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { onInterrupt } from '../interrupt.js';
 import { printJson, printText, warn } from '../output.js';
 
 interface BatchFlags {
@@ -24,9 +25,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new api.UsageError('E_FLAG', `--concurrency: expected a positive integer, got "${flags.concurrency}"`);
       const summaryFile = flags.summary ?? path.join(path.dirname(jobsFile), `${path.basename(jobsFile).replace(/\.json$/i, '')}.summary.json`);
       const controller = new AbortController();
-      // Runs before the global handler's exit: kills the children and removes their temp files synchronously.
-      process.on('SIGINT', () => controller.abort());
-      const summary = await api.runBatch(jobsFile, {
+      const run = api.runBatch(jobsFile, {
         concurrency,
         force: flags.force,
         summaryFile,
@@ -35,6 +34,18 @@ export function register(program: Command): void {
           if (e.phase === 'done') warn(`[${e.done}/${e.total}] ${e.id}: ${e.status}`);
         },
       });
+      // Ctrl-C: kill the children and wait until they have exited and their temp files are removed.
+      const off = onInterrupt(async () => {
+        controller.abort();
+        await run.catch(() => undefined);
+      });
+      let summary: Awaited<typeof run>;
+      try {
+        summary = await run;
+      } finally {
+        off();
+      }
+      if (controller.signal.aborted) throw api.interruptedError();
       if (flags.json) printJson(summary);
       else printText(api.renderBatchText(summary));
       if (summary.counts.failed > 0) {
