@@ -95,10 +95,10 @@ describe('qtool CLI', () => {
         "import { createRequire } from 'node:module';",
         `process.argv = [process.argv[0], 'qtool', ...${JSON.stringify(args)}];`,
         `await import(${JSON.stringify(new URL(`file://${path.join(ROOT, 'dist/cli/main.js')}`).href)});`,
-        'setTimeout(() => {',
+        "process.on('exit', () => {",
         '  const cache = Object.keys(createRequire(import.meta.url).cache);',
         "  process.stderr.write('\\nORT=' + cache.some((k) => k.includes('onnxruntime-node')) + '\\n');",
-        '}, 300);',
+        '});',
       ].join('\n');
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: ROOT });
       return /ORT=(true|false)/.exec(r.stderr)?.[1];
