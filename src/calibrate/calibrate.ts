@@ -1,13 +1,15 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import type { Dataset } from '../data/index.js';
-import { CalibrateOptionsSchema, flattenIssues, type CalibrateOptionsInput, type CalibrationTable, type TensorRange } from '../documents/index.js';
+import { CalibrateOptionsSchema, flattenIssues, type CalibrateOptions, type CalibrateOptionsInput, type CalibrationTable, type TensorRange } from '../documents/index.js';
 import { UsageError } from '../errors.js';
 import { sha256 } from '../files.js';
 import { GraphIndex, type Model } from '../onnx/index.js';
 import { Session, modelBytesForRuntime } from '../runtime/index.js';
 import { toFloat32, type Tensor } from '../tensor/index.js';
-import { calibrationTensors, inferDTypes, withOutputs, withReductions } from './augment.js';
-import { EXTREME_ABS, makeObserver, type Observer } from './observers/index.js';
+import { calibrationTensors, inferDTypes, withOutputs, withReductions, type ReductionOutputs } from './augment.js';
+import { ObserverPool, type ObservedBatchItem } from './observer-pool.js';
+import { EXTREME_ABS, makeObserver, type Observer, type ObserverSettings } from './observers/index.js';
 
 /**
  * Graph optimization level of the minmax reduction session. 'all' runs faster (fused and NCHWc
@@ -34,6 +36,11 @@ export interface CalibrateCallbacks {
    * `tensors` is given, else 'all'); the pipeline writes 'plan' / 'plans' for its rewrite-derived lists.
    */
   tensorsFrom?: string;
+  /**
+   * Worker threads that bin the activations of percentile/entropy/mse (0: on this thread). Default:
+   * one per spare core (at most 4) when the run bins at least 8M values, else 0. The table is the same.
+   */
+  workers?: number;
 }
 
 function floatView(t: Tensor): Float32Array | undefined {
@@ -59,106 +66,35 @@ function modelHash(model: Model): string {
 }
 
 /**
- * Collect activation statistics and ranges. A copy of the model that outputs every observed tensor runs
- * through onnxruntime (graph optimizations off, so every tensor exists) batch by batch; each batch
- * updates one constant-memory observer per tensor and is dropped before the next. minmax instead
- * computes count/min/max/Σx² per tensor inside the graph (withReductions) and fetches a tensor whole
- * only when it is not float32 or its batch holds NaN/Inf/|x| ≥ 1e30 values; its table has no histograms.
+ * Collect activation statistics and ranges, batch by batch, in constant memory.
+ *
+ * A copy of the model computes count/min/max/Σx² of every observed float32 tensor inside the graph
+ * (withReductions: four small outputs per run). minmax needs nothing else: it fetches a tensor whole
+ * only when it is not float32 or its batch holds NaN/Inf/|x| ≥ 1e30 values, from a second, lazily
+ * opened session; its table has no histograms. percentile/entropy/mse also fetch every observed tensor
+ * from the same run and bin it (no second scan for the extremes when the in-graph ones are clean), on
+ * worker threads when the work is large enough to pay for them (see ObserverPool).
  */
 export async function calibrate(model: Model, dataset: Dataset, options: CalibrateOptionsInput & CalibrateCallbacks = {}): Promise<CalibrationTable> {
-  const { onProgress, signal, tensorsFrom, ...rest } = options;
+  const { onProgress, signal, tensorsFrom, workers, ...rest } = options;
   const parsed = CalibrateOptionsSchema.safeParse(rest);
   if (!parsed.success) throw new UsageError('E_FLAG', `invalid calibration options: ${flattenIssues(parsed.error)}`);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) throw new UsageError('E_FLAG', `workers: expected a non-negative integer, got ${workers}`);
   const opts = parsed.data;
   const tensors = calibrationTensors(model, opts.tensors);
   const inputNames = new Set(dataset.inputs.map((i) => i.name));
   const fetches = tensors.filter((t) => !inputNames.has(t));
-  const observers = new Map<string, Observer>();
-  const nonFloat = new Set<string>();
-  const settings = { percentile: opts.percentile, symmetric: opts.symmetric, bins: opts.bins, movingAverage: opts.movingAverage };
-
-  // minmax: float32 tensors are reduced inside the graph (4 small outputs per run); the rest (graph
-  // inputs aside, which come from the feeds) and any tensor whose batch holds NaN/Inf/|x| ≥ 1e30 values
-  // are fetched whole from a second, lazily opened session and observed in JS, so the stats stay exact.
-  const types = opts.method === 'minmax' ? inferDTypes(new GraphIndex(model.proto.graph!, model.file)) : undefined;
-  const reducedTensors = types ? fetches.filter((t) => types.get(t) === 'float32') : [];
-  const reducedSet = new Set(reducedTensors);
-  const alwaysFetched = fetches.filter((t) => !reducedSet.has(t));
+  const types = inferDTypes(new GraphIndex(model.proto.graph!, model.file));
+  const reducedTensors = fetches.filter((t) => types.get(t) === 'float32');
   const reduced = reducedTensors.length > 0 ? withReductions(model, reducedTensors) : undefined;
-  const sessions: Session[] = [];
-  const openFull = async () => {
-    const s = await Session.open(withOutputs(model, fetches), { optimization: 'disabled', name: model.file });
-    sessions.push(s);
-    return s;
-  };
-  let full: Promise<Session> | undefined;
-  const fullSession = () => {
-    if (!full) {
-      full = openFull();
-      full.catch(() => undefined); // awaited where used; this only keeps an early rejection from being unhandled
-    }
-    return full;
-  };
-  const observer = (name: string) => {
-    let obs = observers.get(name);
-    if (!obs) observers.set(name, (obs = makeObserver(opts.method, settings)));
-    return obs;
-  };
-  const observe = (name: string, t: Tensor) => {
-    if (nonFloat.has(name)) return;
-    const x = floatView(t);
-    if (!x) {
-      nonFloat.add(name);
-      observers.delete(name);
-      return;
-    }
-    observer(name).update(x);
-  };
-  let done = 0;
-  try {
-    let reduceSession: Session | undefined;
-    if (reduced) {
-      reduceSession = await Session.open(reduced.model, { optimization: reductionOptimization(reducedTensors.length), name: model.file });
-      sessions.push(reduceSession);
-    }
-    if (!reduced || alwaysFetched.length > 0) void fullSession();
-    onProgress?.({ done, total: dataset.sampleCount });
-    for await (const feeds of dataset.batches(opts.batchSize)) {
-      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-      const wanted = [...alwaysFetched];
-      if (reduceSession && reduced) {
-        const o = reduced.outputs;
-        const r = await reduceSession.run(feeds, [o.count, o.min, o.max, o.sumSquares]);
-        const count = r[o.count].data as BigInt64Array;
-        const min = r[o.min].data as Float32Array;
-        const max = r[o.max].data as Float32Array;
-        const ss = r[o.sumSquares].data as Float32Array;
-        reducedTensors.forEach((name, i) => {
-          const lo = min[i];
-          const hi = max[i];
-          const n = Number(count[i]);
-          if (n === 0) observer(name).updateStats!(0, Infinity, -Infinity, 0);
-          else if (lo > -EXTREME_ABS && hi < EXTREME_ABS && Number.isFinite(ss[i])) observer(name).updateStats!(n, lo, hi, ss[i]);
-          else wanted.push(name);
-        });
-      }
-      const out = wanted.length > 0 ? await (await fullSession()).run(feeds, wanted) : {};
-      for (const name of tensors) {
-        const t = out[name] ?? (inputNames.has(name) ? feeds[name] : undefined);
-        if (t) observe(name, t);
-      }
-      done += dataset.samplesIn(feeds);
-      onProgress?.({ done, total: dataset.sampleCount });
-    }
-  } finally {
-    if (full) await full.catch(() => undefined);
-    for (const s of sessions) await s.release();
-  }
+  const settings = { percentile: opts.percentile, symmetric: opts.symmetric, bins: opts.bins, movingAverage: opts.movingAverage };
+  const run: RunContext = { model, dataset, opts, settings, tensors, inputNames, fetches, reducedTensors, reduced, onProgress, signal, workers };
+  const { entries: observed, samples } = opts.method === 'minmax' ? await runMinmax(run) : await runHistograms(run);
 
   const entries: Record<string, TensorRange> = {};
   for (const name of tensors) {
-    const obs = observers.get(name);
-    if (obs) entries[name] = obs.result();
+    const e = observed.get(name);
+    if (e) entries[name] = e;
   }
   const tableSettings: CalibrationTable['settings'] = { batchSize: opts.batchSize, bins: opts.bins, data: dataset.description, tensors: tensorsFrom ?? (opts.tensors ? 'listed' : 'all') };
   if (opts.method === 'percentile') tableSettings.percentile = opts.percentile;
@@ -171,7 +107,176 @@ export async function calibrate(model: Model, dataset: Dataset, options: Calibra
     model: { file: model.file, sha256: modelHash(model) },
     method: opts.method,
     settings: tableSettings,
-    samples: done,
+    samples,
     tensors: entries,
   };
+}
+
+interface RunContext {
+  model: Model;
+  dataset: Dataset;
+  opts: CalibrateOptions;
+  settings: ObserverSettings;
+  /** Every observed tensor, in table order. */
+  tensors: readonly string[];
+  inputNames: ReadonlySet<string>;
+  /** Observed tensors that are not graph inputs (fetched from the session). */
+  fetches: readonly string[];
+  /** Fetched float32 tensors whose statistics the graph computes. */
+  reducedTensors: readonly string[];
+  reduced?: { model: Model; outputs: ReductionOutputs };
+  onProgress?: (p: CalibrateProgress) => void;
+  signal?: AbortSignal;
+  workers?: number;
+}
+
+interface RunResult {
+  entries: Map<string, TensorRange>;
+  samples: number;
+}
+
+/** [count, min, max, Σx²] of reduced tensor i when clean (all finite, below EXTREME_ABS), else undefined. */
+function cleanStats(r: Record<string, Tensor>, o: ReductionOutputs, i: number): [number, number, number, number] | undefined {
+  const n = Number((r[o.count].data as BigInt64Array)[i]);
+  const lo = (r[o.min].data as Float32Array)[i];
+  const hi = (r[o.max].data as Float32Array)[i];
+  const ss = (r[o.sumSquares].data as Float32Array)[i];
+  if (n === 0) return [0, Infinity, -Infinity, 0];
+  return lo > -EXTREME_ABS && hi < EXTREME_ABS && Number.isFinite(ss) ? [n, lo, hi, ss] : undefined;
+}
+
+async function runMinmax(c: RunContext): Promise<RunResult> {
+  const { model, dataset, opts, settings, tensors, inputNames, fetches, reducedTensors, reduced } = c;
+  const observers = new Map<string, Observer>();
+  const nonFloat = new Set<string>();
+  // Tensors the graph does not reduce (graph inputs aside, which come from the feeds) and any tensor
+  // whose batch is not clean are fetched whole from a second, lazily opened session and observed in JS.
+  const reducedSet = new Set(reducedTensors);
+  const alwaysFetched = fetches.filter((t) => !reducedSet.has(t));
+  const sessions: Session[] = [];
+  let full: Promise<Session> | undefined;
+  const fullSession = () => {
+    if (!full) {
+      full = Session.open(withOutputs(model, fetches), { optimization: 'disabled', name: model.file }).then((s) => {
+        sessions.push(s);
+        return s;
+      });
+      full.catch(() => undefined); // awaited where used; this only keeps an early rejection from being unhandled
+    }
+    return full;
+  };
+  const observer = (name: string) => {
+    let obs = observers.get(name);
+    if (!obs) observers.set(name, (obs = makeObserver(opts.method, settings)));
+    return obs;
+  };
+  let done = 0;
+  try {
+    let reduceSession: Session | undefined;
+    if (reduced) {
+      reduceSession = await Session.open(reduced.model, { optimization: reductionOptimization(reducedTensors.length), name: model.file });
+      sessions.push(reduceSession);
+    }
+    if (!reduced || alwaysFetched.length > 0) void fullSession();
+    c.onProgress?.({ done, total: dataset.sampleCount });
+    for await (const feeds of dataset.batches(opts.batchSize)) {
+      if (c.signal?.aborted) throw c.signal.reason ?? new Error('aborted');
+      const wanted = [...alwaysFetched];
+      if (reduceSession && reduced) {
+        const o = reduced.outputs;
+        const r = await reduceSession.run(feeds, [o.count, o.min, o.max, o.sumSquares]);
+        reducedTensors.forEach((name, i) => {
+          const st = cleanStats(r, o, i);
+          if (st) observer(name).updateStats!(...st);
+          else wanted.push(name);
+        });
+      }
+      const out = wanted.length > 0 ? await (await fullSession()).run(feeds, wanted) : {};
+      for (const name of tensors) {
+        if (nonFloat.has(name)) continue;
+        const t = out[name] ?? (inputNames.has(name) ? feeds[name] : undefined);
+        if (!t) continue;
+        const x = floatView(t);
+        if (x) observer(name).update(x);
+        else {
+          nonFloat.add(name);
+          observers.delete(name);
+        }
+      }
+      done += dataset.samplesIn(feeds);
+      c.onProgress?.({ done, total: dataset.sampleCount });
+    }
+  } finally {
+    if (full) await full.catch(() => undefined);
+    for (const s of sessions) await s.release();
+  }
+  return { entries: new Map([...observers].map(([n, o]) => [n, o.result()])), samples: done };
+}
+
+/** Values a histogram run bins, across all batches, above which worker threads pay for their start-up. */
+const POOL_MIN_VALUES = 8_000_000;
+
+/** Worker threads for the observers: one per spare core, at most 4 (0 on a single core). */
+function autoWorkers(): number {
+  return Math.max(0, Math.min(4, os.availableParallelism() - 1));
+}
+
+async function runHistograms(c: RunContext): Promise<RunResult> {
+  const { model, dataset, opts, settings, tensors, inputNames, fetches, reducedTensors, reduced } = c;
+  const observers = new Map<string, Observer>();
+  const nonFloat = new Set<string>();
+  const reducedIndex = new Map(reducedTensors.map((t, i) => [t, i]));
+  const statOutputs = reduced ? [reduced.outputs.count, reduced.outputs.min, reduced.outputs.max, reduced.outputs.sumSquares] : [];
+  const fetchList = [...fetches, ...statOutputs];
+  let session: Session | undefined;
+  let pool: ObserverPool | undefined;
+  let decided = false;
+  let done = 0;
+  try {
+    if (fetches.length > 0) session = await Session.open(withOutputs(reduced?.model ?? model, fetches), { optimization: reductionOptimization(fetches.length), name: model.file });
+    c.onProgress?.({ done, total: dataset.sampleCount });
+    for await (const feeds of dataset.batches(opts.batchSize)) {
+      if (c.signal?.aborted) throw c.signal.reason ?? new Error('aborted');
+      const out = session ? await session.run(feeds, fetchList) : {};
+      const items: ObservedBatchItem[] = [];
+      for (const name of tensors) {
+        if (nonFloat.has(name)) continue;
+        const fromFeeds = inputNames.has(name);
+        const t = out[name] ?? (fromFeeds ? feeds[name] : undefined);
+        if (!t) continue;
+        const x = floatView(t);
+        if (!x) {
+          nonFloat.add(name);
+          continue;
+        }
+        const i = reducedIndex.get(name);
+        // Feeds may be views into the dataset's buffers: the pool gets copies (it takes ownership).
+        items.push({ name, x: fromFeeds && x === t.data ? x.slice() : x, stats: i === undefined || !reduced ? undefined : cleanStats(out, reduced.outputs, i) });
+      }
+      if (!decided) {
+        decided = true;
+        const perBatch = items.reduce((s, it) => s + it.x.length, 0);
+        const batches = Math.ceil(dataset.sampleCount / Math.max(1, dataset.samplesIn(feeds)));
+        const count = c.workers ?? (perBatch * batches >= POOL_MIN_VALUES ? autoWorkers() : 0);
+        if (count > 0) pool = ObserverPool.open(tensors, Math.min(count, tensors.length), opts.method, settings);
+      }
+      if (pool) await pool.post(items);
+      else {
+        for (const it of items) {
+          let obs = observers.get(it.name);
+          if (!obs) observers.set(it.name, (obs = makeObserver(opts.method, settings)));
+          if (it.stats && obs.updateClean) obs.updateClean(it.x, ...it.stats);
+          else obs.update(it.x);
+        }
+      }
+      done += dataset.samplesIn(feeds);
+      c.onProgress?.({ done, total: dataset.sampleCount });
+    }
+    const entries = pool ? await pool.finish() : new Map([...observers].map(([n, o]) => [n, o.result()]));
+    for (const n of nonFloat) entries.delete(n);
+    return { entries, samples: done };
+  } finally {
+    await pool?.close();
+    await session?.release();
+  }
 }

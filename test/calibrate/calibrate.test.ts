@@ -137,6 +137,22 @@ describe('calibrate', () => {
     }
   });
 
+  it('observer worker threads give the same table as observing on this thread (histograms, nonFinite, input copies)', async () => {
+    const ds = await openDataset(FMNIST.calibX, cnn, { maxSamples: 96 });
+    for (const method of ['percentile', 'entropy'] as const) {
+      const inThread = await calibrate(cnn, ds, { method, batchSize: 16, workers: 0 });
+      for (const workers of [1, 3]) expect(await calibrate(cnn, ds, { method, batchSize: 16, workers })).toEqual(inThread);
+    }
+    // The dataset's buffers are copied, not moved, to the workers: a second pass still reads them.
+    expect((await calibrate(cnn, ds, { method: 'mse', batchSize: 16, workers: 2 })).tensors.input).toEqual((await calibrate(cnn, ds, { method: 'mse', batchSize: 16, workers: 0 })).tensors.input);
+    const m = maskedAttention();
+    const rds = await openDataset('random', m, { randomSamples: 8 });
+    const a = await calibrate(m, rds, { method: 'mse', batchSize: 4, workers: 0 });
+    expect(await calibrate(m, rds, { method: 'mse', batchSize: 4, workers: 2 })).toEqual(a);
+    expect(a.tensors.masked.nonFiniteCount).toBe(8 * 6);
+    await expect(calibrate(m, rds, { method: 'mse', workers: -1 })).rejects.toMatchObject({ code: 'E_FLAG' });
+  });
+
   it('restricts to the requested tensors and names unknown ones', async () => {
     const ds = await openDataset(FMNIST.calibX, cnn, { maxSamples: 8 });
     const t = await calibrate(cnn, ds, { tensors: ['logits'] });

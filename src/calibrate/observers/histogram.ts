@@ -35,6 +35,7 @@ export class StreamingHistogram {
   private constValue = 0;
   private constCount = 0;
   private scratch?: Uint32Array;
+  private scratch2?: [Uint32Array, Uint32Array, Uint32Array];
 
   /**
    * Add the values of x in [lo, hi] (the caller's batch extremes of the values it keeps); values outside
@@ -62,7 +63,8 @@ export class StreamingHistogram {
     scratch.fill(0);
     const n = x.length;
     // v·inv is exact (inv is a power of two) and v·inv − off lies in [0, B) for v in [lo, hi].
-    if (allInside) for (let k = 0; k < n; k++) scratch[(x[k] * inv - off) | 0]++;
+    if (allInside && n >= 4 * this.binCount) countAll(x, inv, off, scratch, (this.scratch2 ??= [new Uint32Array(this.binCount), new Uint32Array(this.binCount), new Uint32Array(this.binCount)]));
+    else if (allInside) for (let k = 0; k < n; k++) scratch[(x[k] * inv - off) | 0]++;
     else {
       for (let k = 0; k < n; k++) {
         const v = x[k];
@@ -138,6 +140,28 @@ export class StreamingHistogram {
     for (let i = this.imin; i <= this.imax; i++) counts.push(this.counts[i - this.i0]);
     return { lo: this.imin * this.w, hi: (this.imax + 1) * this.w, counts };
   }
+}
+
+/**
+ * scratch[floor(v·inv − off)] += 1 for every v in x (all known to land inside). Four interleaved count
+ * arrays, summed at the end, break the store-to-load chains of runs of equal values (zeros after Relu).
+ */
+function countAll(x: Float32Array, inv: number, off: number, s0: Uint32Array, more: [Uint32Array, Uint32Array, Uint32Array]): void {
+  const [s1, s2, s3] = more;
+  s1.fill(0);
+  s2.fill(0);
+  s3.fill(0);
+  const n = x.length;
+  const n4 = n - (n % 4);
+  let k = 0;
+  for (; k < n4; k += 4) {
+    s0[(x[k] * inv - off) | 0]++;
+    s1[(x[k + 1] * inv - off) | 0]++;
+    s2[(x[k + 2] * inv - off) | 0]++;
+    s3[(x[k + 3] * inv - off) | 0]++;
+  }
+  for (; k < n; k++) s0[(x[k] * inv - off) | 0]++;
+  for (let i = 0; i < s0.length; i++) s0[i] += s1[i] + s2[i] + s3[i];
 }
 
 /** Bin width of a summary. */

@@ -1,13 +1,14 @@
 import { InputError } from '../../errors.js';
 import { CalibrateOptionsSchema, type CalibrationMethod, type TensorRange } from '../../documents/index.js';
-import { entropyObserver, entropyRange } from './entropy.js';
-import { minmaxObserver, minmaxRange } from './minmax.js';
-import { mseObserver, mseRange } from './mse.js';
-import { finiteRange, type Observer, type RangeRule, type RangeSettings } from './observer.js';
-import { percentileObserver, percentileRange } from './percentile.js';
+import { entropyRange } from './entropy.js';
+import { minmaxRange } from './minmax.js';
+import { mseRange } from './mse.js';
+import { finiteRange, type RangeRule, type RangeSettings } from './observer.js';
+import { percentileRange } from './percentile.js';
 
 export * from './observer.js';
 export * from './histogram.js';
+export { makeObserver, type ObserverSettings } from './make.js';
 export { minmaxObserver, minmaxRange } from './minmax.js';
 export { percentileObserver, percentileRange } from './percentile.js';
 export { entropyObserver, entropyRange, klThresholdBins, ENTROPY_LEVELS } from './entropy.js';
@@ -21,28 +22,6 @@ export const RANGE_RULES: ReadonlyMap<CalibrationMethod, RangeRule> = new Map<Ca
   ['entropy', entropyRange],
   ['mse', mseRange],
 ]);
-
-export interface ObserverSettings extends RangeSettings {
-  movingAverage: number;
-}
-
-/** A fresh observer for one tensor. percentile/entropy/mse keep a histogram (2·bins signed bins); minmax keeps none. */
-export function makeObserver(method: CalibrationMethod, s: ObserverSettings): Observer {
-  switch (method) {
-    case 'minmax':
-      return minmaxObserver({ movingAverage: s.movingAverage });
-    case 'percentile':
-      return percentileObserver(s);
-    case 'entropy':
-      return entropyObserver(s);
-    case 'mse':
-      return mseObserver(s);
-    default: {
-      const never: never = method;
-      throw new Error(`unknown calibration method ${String(never)}`);
-    }
-  }
-}
 
 /**
  * Recompute a table entry's range with another method from its stored statistics (histogram summary

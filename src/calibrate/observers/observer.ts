@@ -14,6 +14,12 @@ export interface Observer {
    * extremes and sum of squares. Only observers without a histogram (minmax) have it.
    */
   updateStats?(count: number, min: number, max: number, sumSquares: number): void;
+  /**
+   * Fold in a batch `x` whose statistics were computed elsewhere (inside the graph) and are clean: all
+   * `count` values finite, inside [min, max], below EXTREME_ABS. Histogram observers bin `x` without a
+   * second pass over it for the extremes. Equivalent to update(x).
+   */
+  updateClean?(x: Float32Array, count: number, min: number, max: number, sumSquares: number): void;
   result(): TensorRange;
 }
 
@@ -78,6 +84,12 @@ export class RunningStats {
     if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, clean);
   }
 
+  /** update(x) for a batch whose extremes and sum of squares are known and clean (see Observer.updateClean). */
+  updateClean(x: Float32Array, n: number, lo: number, hi: number, ss: number): void {
+    this.addStats(n, lo, hi, ss);
+    if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, true);
+  }
+
   /** Fold in a batch of `n` finite values summarised elsewhere (no histogram update). */
   addStats(n: number, lo: number, hi: number, ss: number): void {
     this.count += n;
@@ -112,6 +124,7 @@ export function histogramObserver(method: CalibrationMethod, rule: RangeRule, se
   const stats = new RunningStats(2 * settings.bins);
   return {
     update: (x) => stats.update(x),
+    updateClean: (x, n, lo, hi, ss) => stats.updateClean(x, n, lo, hi, ss),
     result() {
       const e = stats.entry();
       return { range: finiteRange(rule(e, settings), e), method, ...e };
