@@ -1,7 +1,7 @@
 // Calibration overhead vs a plain fp32 onnxruntime pass, and peak RSS vs sample count. Each method is
 // measured on the tensors `qtool quantize --data` observes (the default static plan's ranges) and on
 // every float tensor (`qtool calibrate --all-tensors`).
-// Run after `npx tsc -p .`: node bench/calibrate.mjs   (figures go to bench/RESULTS.md by hand)
+// Run after `npx tsc -p .`: node bench/calibrate.mjs   (figures go to bench/RESULTS.md via npm run bench)
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -33,7 +33,7 @@ async function best(f, reps) {
   return b;
 }
 
-async function overhead(label, modelPath, data, batchSize, reps) {
+async function overhead(label, modelPath, data, batchSize, reps, { allTensors = true } = {}) {
   const model = q.loadModel(modelPath);
   const ds = await q.openDataset(data, model, {});
   // Both sides include opening their session (default optimization 'all' for the plain pass, 1 thread).
@@ -50,14 +50,21 @@ async function overhead(label, modelPath, data, batchSize, reps) {
   const planTensors = q.planCalibrationTensors(model, q.uniformPlan({ bits: 8, mode: 'static' }));
   const allCount = q.calibrationTensors(model).length;
   for (const method of ['minmax', 'percentile', 'entropy', 'mse']) {
-    const r = await best(cpuMs(() => q.calibrate(model, ds, { method, batchSize, tensors: planTensors })), reps);
-    rows.push({ what: `${method} (plan: ${planTensors.length} tensors)`, ...r });
-    const a = await best(cpuMs(() => q.calibrate(model, ds, { method, batchSize })), reps);
-    rows.push({ what: `${method} (all: ${allCount} tensors)`, ...a });
+    // minmax never bins values, so it has no observer threads; the others run with the default
+    // (threads when the run bins ≥ 8M values) and with every observer on the JS thread (workers: 0).
+    const modes = method === 'minmax' ? [[undefined, '']] : [[undefined, ', default threads'], [0, ', on the JS thread']];
+    for (const [workers, how] of modes) {
+      const r = await best(cpuMs(() => q.calibrate(model, ds, { method, batchSize, tensors: planTensors, workers })), reps);
+      rows.push({ what: `${method} (plan: ${planTensors.length} tensors${how})`, ...r });
+    }
+    if (allTensors) {
+      const a = await best(cpuMs(() => q.calibrate(model, ds, { method, batchSize })), reps);
+      rows.push({ what: `${method} (all: ${allCount} tensors${method === 'minmax' ? '' : ', default threads'})`, ...a });
+    }
   }
-  console.log(`\n${label}: ${ds.description}, batch ${batchSize} (best of ${reps}; ratio = CPU time / plain CPU time)`);
-  console.log('| pass | wall ms | CPU ms | ratio (CPU) | ratio (wall) |\n|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.what} | ${r.wallMs.toFixed(0)} | ${r.cpuMs.toFixed(0)} | ${(r.cpuMs / plain.cpuMs).toFixed(2)}x | ${(r.wallMs / plain.wallMs).toFixed(2)}x |`);
+  console.log(`\n${label}: ${ds.description}, batch ${batchSize} (best of ${reps}; ratio = time / plain pass time)`);
+  console.log('| pass | wall ms | CPU ms | ratio (wall) | ratio (CPU) |\n|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.what} | ${r.wallMs.toFixed(0)} | ${r.cpuMs.toFixed(0)} | ${(r.wallMs / plain.wallMs).toFixed(2)}x | ${(r.cpuMs / plain.cpuMs).toFixed(2)}x |`);
 }
 
 async function child(samples, dir) {
@@ -65,9 +72,9 @@ async function child(samples, dir) {
   const file = path.join(dir, `x${samples}.npy`);
   const model = q.loadModel(CNN);
   const ds = await q.openDataset(file, model, {});
-  const before = process.resourceUsage().maxRSS;
+  const before = q.peakRssBytes() / 1024;
   await q.calibrate(model, ds, { method: 'percentile', batchSize: 32 });
-  return { samples, maxRssKiB: process.resourceUsage().maxRSS, beforeKiB: before };
+  return { samples, maxRssKiB: q.peakRssBytes() / 1024, beforeKiB: before };
 }
 
 if (process.argv[2] === '--child') {
@@ -81,6 +88,10 @@ if (process.argv[2] === '--child') {
     const rng = new q.Rng(1);
     q.writeNpy(det, q.makeTensor('float32', [64, 3, 64, 64], rng.fillNormal(new Float32Array(64 * 3 * 64 * 64))));
     await overhead('PaddleOCR v4 det', PADDLE_DET, det, 4, 2);
+    // The same model at a realistic OCR input size: 16 random 3×320×320 images, batch 4.
+    const det320 = path.join(dir, 'det320.npy');
+    q.writeNpy(det320, q.makeTensor('float32', [16, 3, 320, 320], rng.fillNormal(new Float32Array(16 * 3 * 320 * 320))));
+    await overhead('PaddleOCR v4 det, 320×320', PADDLE_DET, det320, 4, 2, { allTensors: false });
     const x = q.readNpy(CALIB_X);
     for (const n of [512, 4096]) {
       const data = new Float32Array(n * 784);

@@ -3,7 +3,7 @@
  * npm run bench:io — model load + save through loadModel/saveModel on generated models
  * (a ≥500 MB inline model and a >2 GiB model stored with external data), against plain
  * fs reads/writes of the same bytes. Every measurement runs in its own child process so
- * peak RSS (process.resourceUsage().maxRSS) belongs to that case alone.
+ * peak RSS (VmHWM, see peakRssBytes) belongs to that case alone.
  *
  *   node bench/io.mjs [--runs 5] [--inline-layers 8] [--external-layers 36] [--width 4096] [--keep]
  *
@@ -295,7 +295,8 @@ function writeResults(table, opts) {
 
 if (process.argv[2] === '--child') {
   const out = await CHILD_TASKS[process.argv[3]](JSON.parse(process.argv[4]));
-  process.stdout.write(JSON.stringify({ ...out, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+  const { peakRssBytes } = await import(path.join(DIST, 'bench/peak-rss.js'));
+  process.stdout.write(JSON.stringify({ ...out, maxRssBytes: peakRssBytes() }));
 } else {
   await main();
 }

@@ -2,3 +2,4 @@ export * from './stats.js';
 export * from './size.js';
 export * from './batch-feeds.js';
 export * from './measure.js';
+export * from './peak-rss.js';

@@ -1,3 +1,4 @@
+import { peakRssBytes } from './peak-rss.js';
 import { performance } from 'node:perf_hooks';
 import type { BenchModelResult } from '../documents/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
@@ -40,6 +41,5 @@ export async function measureModel(file: string, opts: MeasureOptions): Promise<
   } finally {
     await session.release();
   }
-  const peakRssBytes = Math.max(process.resourceUsage().maxRSS * 1024, process.memoryUsage().rss);
-  return { file, sessionCreateMs, baselineRssBytes, peakRssBytes, results };
+  return { file, sessionCreateMs, baselineRssBytes, peakRssBytes: peakRssBytes(), results };
 }
