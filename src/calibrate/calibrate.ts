@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import type { Dataset } from '../data/index.js';
 import { CalibrateOptionsSchema, flattenIssues, type CalibrateOptions, type CalibrateOptionsInput, type CalibrationTable, type TensorRange } from '../documents/index.js';
 import { UsageError } from '../errors.js';
@@ -37,8 +36,9 @@ export interface CalibrateCallbacks {
    */
   tensorsFrom?: string;
   /**
-   * Worker threads that bin the activations of percentile/entropy/mse (0: on this thread). Default:
-   * one per spare core (at most 4) when the run bins at least 8M values, else 0. The table is the same.
+   * Worker threads that bin the activations of percentile/entropy/mse while onnxruntime runs the next
+   * batch (default 0: on this thread). The table is the same. On 2 cores they bought no wall time and
+   * cost 30-60% more CPU (bench/RESULTS.md), so they are opt-in.
    */
   workers?: number;
 }
@@ -73,7 +73,7 @@ function modelHash(model: Model): string {
  * only when it is not float32 or its batch holds NaN/Inf/|x| ≥ 1e30 values, from a second, lazily
  * opened session; its table has no histograms. percentile/entropy/mse also fetch every observed tensor
  * from the same run and bin it (no second scan for the extremes when the in-graph ones are clean), on
- * worker threads when the work is large enough to pay for them (see ObserverPool).
+ * this thread or, with `workers`, on worker threads (see ObserverPool).
  */
 export async function calibrate(model: Model, dataset: Dataset, options: CalibrateOptionsInput & CalibrateCallbacks = {}): Promise<CalibrationTable> {
   const { onProgress, signal, tensorsFrom, workers, ...rest } = options;
@@ -213,14 +213,6 @@ async function runMinmax(c: RunContext): Promise<RunResult> {
   return { entries: new Map([...observers].map(([n, o]) => [n, o.result()])), samples: done };
 }
 
-/** Values a histogram run bins, across all batches, above which worker threads pay for their start-up. */
-const POOL_MIN_VALUES = 8_000_000;
-
-/** Worker threads for the observers: one per spare core, at most 4 (0 on a single core). */
-function autoWorkers(): number {
-  return Math.max(0, Math.min(4, os.availableParallelism() - 1));
-}
-
 async function runHistograms(c: RunContext): Promise<RunResult> {
   const { model, dataset, opts, settings, tensors, inputNames, fetches, reducedTensors, reduced } = c;
   const observers = new Map<string, Observer>();
@@ -255,10 +247,8 @@ async function runHistograms(c: RunContext): Promise<RunResult> {
       }
       if (!decided) {
         decided = true;
-        const perBatch = items.reduce((s, it) => s + it.x.length, 0);
-        const batches = Math.ceil(dataset.sampleCount / Math.max(1, dataset.samplesIn(feeds)));
-        const count = c.workers ?? (perBatch * batches >= POOL_MIN_VALUES ? autoWorkers() : 0);
-        if (count > 0) pool = ObserverPool.open(tensors, Math.min(count, tensors.length), opts.method, settings);
+        const count = Math.min(c.workers ?? 0, tensors.length);
+        if (count > 0) pool = ObserverPool.open(tensors, count, opts.method, settings);
       }
       if (pool) await pool.post(items);
       else {

@@ -17,6 +17,6 @@ export type ToWorker =
   | { type: 'finish' };
 
 export type FromWorker =
-  | { type: 'ack'; seq: number }
+  | { type: 'ack'; seq: number; buffers: ArrayBuffer[] }
   | { type: 'results'; results: (TensorRange | undefined)[] }
   | { type: 'error'; message: string };

@@ -26,7 +26,10 @@ port.on('message', (m: ToWorker) => {
         if (it.stats && obs.updateClean) obs.updateClean(it.x, ...it.stats);
         else obs.update(it.x);
       }
-      reply({ type: 'ack', seq: m.seq });
+      // Hand the buffers back: the main thread's collector frees them as it does its own garbage
+      // (this thread allocates almost nothing, so it would collect them late and memory would pile up).
+      const buffers = [...new Set(m.items.map((it) => it.x.buffer as ArrayBuffer))];
+      port.postMessage({ type: 'ack', seq: m.seq, buffers } satisfies FromWorker, buffers);
     } else reply({ type: 'results', results: observers.map((o, i) => (fed[i] ? o.result() : undefined)) });
   } catch (err) {
     reply({ type: 'error', message: err instanceof Error ? err.message : String(err) });
