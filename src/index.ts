@@ -15,3 +15,4 @@ export * from './pipeline/index.js';
 export * from './report/index.js';
 export * from './sensitivity/index.js';
 export * from './search/index.js';
+export { peakRssBytes } from './bench/index.js';
