@@ -13,7 +13,7 @@ async function main(argv: string[]): Promise<number> {
     .description('Post-training quantization of ONNX models (INT8/INT4) through onnxruntime-node')
     .version(VERSION)
     .option('--verbose', 'print stack traces for errors')
-    .showHelpAfterError()
+    .showHelpAfterError("(run 'qtool <command> --help' for the options)")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // The library is loaded only when a command really runs, never for --help or usage errors.

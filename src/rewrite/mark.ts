@@ -49,7 +49,7 @@ export type RangeAccessor = (scope: GraphScope, tensor: string) => RangeLookup;
  * only make later rules read more tensors, never others, which is what `rangesNeeded` relies on.
  */
 export function markEdits(index: GraphIndex, plan: Plan, s: MarkSettings, range: RangeAccessor): Edit[] {
-  checkSelection(index, s.selection);
+  checkSelection(index, s.selection, [...RULES.keys()]);
   const edits: Edit[] = [];
   const marked = new Map<GraphScope, Set<string>>();
   for (const ref of index.allNodes()) {

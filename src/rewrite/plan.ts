@@ -13,7 +13,13 @@ export interface Selection {
  * Every --include-node / --exclude-node name must be a node name or layer id of the model: a typo
  * would otherwise quantize the layer the user meant to keep float (or, with --include-node, nothing).
  */
-export function checkSelection(index: GraphIndex, sel: Selection): void {
+export function checkSelection(index: GraphIndex, sel: Selection, quantizedOps: readonly string[] = []): void {
+  // An op type no rule quantizes (a typo such as "conv") would silently exclude nothing.
+  for (const op of sel.excludeOps ?? []) {
+    if (quantizedOps.length > 0 && !quantizedOps.includes(op)) {
+      throw new UsageError('E_FLAG', `--exclude-op ${op}: expected an op type qtool quantizes (${[...quantizedOps].sort().join(', ')}; case-sensitive), got one it never touches`);
+    }
+  }
   const lists = [['--include-node', sel.includeNodes], ['--exclude-node', sel.excludeNodes]] as const;
   if (!lists.some(([, l]) => l && l.length > 0)) return;
   const known = new Set<string>();

@@ -83,6 +83,12 @@ describe('fmnist_cnn static INT8 (calibrated on fmnist_calib_x)', () => {
     expect(r.summary.layers.find((l) => l.opType === 'Gemm')!.reason).toMatch(/--exclude-op/);
     expect(r.summary.runtime.optimizedOps.QLinearConv).toBe(6);
   });
+
+  test('--exclude-op with an op type no rule quantizes (a lower-case typo) is a usage error naming the valid ones; nothing is written', async () => {
+    const out = path.join(dir, 'typo.onnx');
+    await expect(quantize(FMNIST.cnn, { bits: 8, mode: 'dynamic', excludeOps: ['conv'], output: out })).rejects.toMatchObject({ code: 'E_FLAG', exitCode: 2, message: expect.stringMatching(/--exclude-op conv: .*Conv, ConvTranspose.*case-sensitive/) });
+    expect(fs.existsSync(out)).toBe(false);
+  });
 });
 
 describe('fmnist_mlp', () => {
