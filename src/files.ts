@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError, UsageError } from './errors.js';
+import { fileURLToPath } from 'node:url';
+import { InputError, InternalError, UsageError } from './errors.js';
 
 /** Temp files currently being written; removed on SIGINT by the CLI. */
 export const PENDING_TEMP_FILES = new Set<string>();
@@ -137,4 +138,18 @@ export function fileExists(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The compiled script `name` (a child-process or worker-thread entry) in the folder of the module at
+ * `moduleUrl` (its import.meta.url); when that module runs from src/ (tests), the same folder under
+ * dist/, which tsc fills.
+ */
+export function compiledScript(moduleUrl: string, name: string): string {
+  const here = path.dirname(fileURLToPath(moduleUrl));
+  const local = path.join(here, name);
+  if (fs.existsSync(local)) return local;
+  const dist = path.resolve(here, '../../dist', path.basename(here), name);
+  if (fs.existsSync(dist)) return dist;
+  throw new InternalError(`${name} not found next to ${here} nor in dist/ (run npm run build)`);
 }

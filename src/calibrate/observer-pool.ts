@@ -6,21 +6,12 @@
  * per worker are outstanding (post() waits), so memory does not grow with the sample count. The
  * histograms are exact grid counts, so the table is the same as with in-thread observers.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CalibrationMethod, TensorRange } from '../documents/index.js';
 import { InternalError } from '../errors.js';
+import { compiledScript } from '../files.js';
 import type { BatchItem, FromWorker, ToWorker } from './observer-protocol.js';
 import type { ObserverSettings } from './observers/make.js';
-
-/** The compiled worker script (dist/calibrate/observer-worker.js), also when running from src/ in tests. */
-function workerScript(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const f of [path.join(here, 'observer-worker.js'), path.resolve(here, '../../dist/calibrate/observer-worker.js')]) if (fs.existsSync(f)) return f;
-  throw new InternalError(`observer-worker.js not found next to ${here} nor in dist/ (run npm run build)`);
-}
 
 interface PoolWorker {
   worker: Worker;
@@ -50,7 +41,7 @@ export class ObserverPool {
     settings: ObserverSettings,
     private readonly inFlight: number,
   ) {
-    const script = workerScript();
+    const script = compiledScript(import.meta.url, 'observer-worker.js');
     for (let w = 0; w < count; w++) {
       const own = names.filter((_, i) => i % count === w);
       own.forEach((n, slot) => this.slotOf.set(n, [w, slot]));

@@ -4,10 +4,8 @@
  * child becomes a typed error in the parent; nothing the child does can take the parent down.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EXIT_CODES, GateError, InputError, InternalError, OrtError, QtoolError, UsageError, BatchError, toQtoolError } from '../errors.js';
+import { compiledScript } from '../files.js';
 
 interface ErrorPayload {
   code: string;
@@ -20,13 +18,7 @@ type Response<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
 
 /** Path of a compiled child entry script next to this module (from dist/ even when running sources). */
 export function childScript(name: string): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const local = path.join(here, name);
-  if (fs.existsSync(local)) return local;
-  // Running from src/ (tests): the compiled script lives in dist/pipeline/.
-  const dist = path.resolve(here, '../../dist/pipeline', name);
-  if (fs.existsSync(dist)) return dist;
-  throw new InternalError(`child script ${name} not found next to ${here} nor in dist/ (run npm run build)`);
+  return compiledScript(import.meta.url, name);
 }
 
 /** The error a process gets when it was interrupted (exit 130). */
