@@ -222,10 +222,11 @@ async function runHistograms(c: RunContext): Promise<RunResult> {
   const fetchList = [...fetches, ...statOutputs];
   let session: Session | undefined;
   let pool: ObserverPool | undefined;
-  let decided = false;
   let done = 0;
   try {
     if (fetches.length > 0) session = await Session.open(withOutputs(reduced?.model ?? model, fetches), { optimization: reductionOptimization(fetches.length), name: model.file });
+    const threads = Math.min(c.workers ?? 0, tensors.length);
+    if (threads > 0) pool = ObserverPool.open(tensors, threads, opts.method, settings);
     c.onProgress?.({ done, total: dataset.sampleCount });
     for await (const feeds of dataset.batches(opts.batchSize)) {
       if (c.signal?.aborted) throw c.signal.reason ?? new Error('aborted');
@@ -242,13 +243,8 @@ async function runHistograms(c: RunContext): Promise<RunResult> {
           continue;
         }
         const i = reducedIndex.get(name);
-        // Feeds may be views into the dataset's buffers: the pool gets copies (it takes ownership).
-        items.push({ name, x: fromFeeds && x === t.data ? x.slice() : x, stats: i === undefined || !reduced ? undefined : cleanStats(out, reduced.outputs, i) });
-      }
-      if (!decided) {
-        decided = true;
-        const count = Math.min(c.workers ?? 0, tensors.length);
-        if (count > 0) pool = ObserverPool.open(tensors, count, opts.method, settings);
+        // Feeds may be the dataset's own buffers: the pool gets copies (it takes ownership of what it gets).
+        items.push({ name, x: pool && fromFeeds && x === t.data ? x.slice() : x, stats: i === undefined || !reduced ? undefined : cleanStats(out, reduced.outputs, i) });
       }
       if (pool) await pool.post(items);
       else {
