@@ -8,10 +8,11 @@ import { Session, modelBytesForRuntime } from '../runtime/index.js';
 import { toFloat32, type Tensor } from '../tensor/index.js';
 import { calibrationTensors, inferDTypes, withOutputs, withReductions, type ReductionOutputs } from './augment.js';
 import { ObserverPool, type ObservedBatchItem } from './observer-pool.js';
-import { EXTREME_ABS, makeObserver, type Observer, type ObserverSettings } from './observers/index.js';
+import { EXTREME_ABS, makeObserver, type CleanStats, type Observer, type ObserverSettings } from './observers/index.js';
 
 /**
- * Graph optimization level of the minmax reduction session. 'all' runs faster (fused and NCHWc
+ * Graph optimization level of the sessions that reduce tensors in-graph (minmax's, and the fetch
+ * session of the histogram methods). 'all' runs faster (fused and NCHWc
  * kernels: fmnist_cnn 116 ms vs 177 ms 'disabled'), but onnxruntime's optimizer time grows faster than
  * linearly with the added reduction nodes (PaddleOCR det, 330 tensors: 466 ms 'all' vs 364 ms
  * 'disabled', most of it in session creation), so large graphs skip it.
@@ -136,7 +137,7 @@ interface RunResult {
 }
 
 /** [count, min, max, Σx²] of reduced tensor i when clean (all finite, below EXTREME_ABS), else undefined. */
-function cleanStats(r: Record<string, Tensor>, o: ReductionOutputs, i: number): [number, number, number, number] | undefined {
+function cleanStats(r: Record<string, Tensor>, o: ReductionOutputs, i: number): CleanStats | undefined {
   const n = Number((r[o.count].data as BigInt64Array)[i]);
   const lo = (r[o.min].data as Float32Array)[i];
   const hi = (r[o.max].data as Float32Array)[i];
@@ -251,8 +252,7 @@ async function runHistograms(c: RunContext): Promise<RunResult> {
         for (const it of items) {
           let obs = observers.get(it.name);
           if (!obs) observers.set(it.name, (obs = makeObserver(opts.method, settings)));
-          if (it.stats && obs.updateClean) obs.updateClean(it.x, ...it.stats);
-          else obs.update(it.x);
+          obs.update(it.x, it.stats);
         }
       }
       done += dataset.samplesIn(feeds);

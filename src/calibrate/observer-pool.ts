@@ -12,6 +12,7 @@ import { InternalError } from '../errors.js';
 import { compiledScript } from '../files.js';
 import type { BatchItem, FromWorker, ToWorker } from './observer-protocol.js';
 import type { ObserverSettings } from './observers/make.js';
+import type { CleanStats } from './observers/observer.js';
 
 interface PoolWorker {
   worker: Worker;
@@ -26,13 +27,15 @@ interface PoolWorker {
 export interface ObservedBatchItem {
   name: string;
   x: Float32Array;
-  stats?: readonly [number, number, number, number];
+  stats?: CleanStats;
 }
 
 export class ObserverPool {
   private readonly workers: PoolWorker[] = [];
   private readonly slotOf = new Map<string, [number, number]>();
   private seq = 0;
+  /** One promise per posted batch, settled when every worker has acknowledged it. */
+  private pending: Promise<void>[] = [];
 
   private constructor(
     names: readonly string[],
@@ -112,8 +115,6 @@ export class ObserverPool {
     while (this.pending.length > this.inFlight) await this.pending.shift();
     this.check();
   }
-
-  private pending: Promise<void>[] = [];
 
   /** Wait for every batch, collect each tensor's entry (undefined: never fed), and stop the workers. */
   async finish(): Promise<Map<string, TensorRange>> {

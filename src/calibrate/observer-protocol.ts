@@ -1,6 +1,7 @@
 /** Messages between calibrate() and its observer worker threads (observer-worker.ts). */
 import type { CalibrationMethod, TensorRange } from '../documents/index.js';
 import type { ObserverSettings } from './observers/make.js';
+import type { CleanStats } from './observers/observer.js';
 
 /** One tensor's batch: its values and, when computed inside the graph and clean, its statistics. */
 export interface BatchItem {
@@ -8,7 +9,7 @@ export interface BatchItem {
   slot: number;
   x: Float32Array;
   /** Clean in-graph statistics (count, min, max, Σx²), or undefined: the worker scans x itself. */
-  stats?: readonly [number, number, number, number];
+  stats?: CleanStats;
 }
 
 export type ToWorker =

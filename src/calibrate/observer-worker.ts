@@ -23,8 +23,7 @@ port.on('message', (m: ToWorker) => {
       for (const it of m.items) {
         const obs = observers[it.slot];
         fed[it.slot] = 1;
-        if (it.stats && obs.updateClean) obs.updateClean(it.x, ...it.stats);
-        else obs.update(it.x);
+        obs.update(it.x, it.stats);
       }
       // Hand the buffers back: the main thread's collector frees them as it does its own garbage
       // (this thread allocates almost nothing, so it would collect them late and memory would pile up).

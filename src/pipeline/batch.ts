@@ -152,12 +152,6 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
   const jobs = loadBatchJobs(jobsFile);
   if (options.summaryFile) checkSummaryPath(options.summaryFile, jobs);
   const results: BatchJobResult[] = new Array(jobs.length);
-  const running = new Map<string, { pid: number | undefined; output: string }>();
-  const onAbort = () => {
-    // Synchronous on purpose: the CLI exits right after SIGINT handlers run.
-    for (const r of running.values()) removeChildTempFiles(r.output, r.pid);
-  };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
   let next = 0;
   let done = 0;
 
@@ -179,12 +173,11 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
         try {
           fs.mkdirSync(path.dirname(job.output), { recursive: true });
           const child = runChild<BatchJobOutcome>(childScript('batch-child.js'), job, { signal: options.signal, name: job.id });
-          running.set(job.id, { pid: child.pid, output: job.output });
           let outcome: BatchJobOutcome;
           try {
             outcome = await child.result;
           } finally {
-            running.delete(job.id);
+            // After the child has exited (also when killed by an abort): nothing can recreate them.
             removeChildTempFiles(job.output, child.pid);
           }
           const gateFailed = outcome.gate && !outcome.gate.passed;
@@ -218,11 +211,7 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
   const worker = async (): Promise<void> => {
     while (next < jobs.length) await runOne(next++);
   };
-  try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
   const count = (s: BatchJobResult['status']) => results.filter((r) => r.status === s).length;
   const summary: BatchSummary = {
     kind: 'qtool.batch-summary',

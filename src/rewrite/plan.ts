@@ -13,10 +13,10 @@ export interface Selection {
  * Every --include-node / --exclude-node name must be a node name or layer id of the model: a typo
  * would otherwise quantize the layer the user meant to keep float (or, with --include-node, nothing).
  */
-export function checkSelection(index: GraphIndex, sel: Selection, quantizedOps: readonly string[] = []): void {
+export function checkSelection(index: GraphIndex, sel: Selection, quantizedOps: readonly string[]): void {
   // An op type no rule quantizes (a typo such as "conv") would silently exclude nothing.
   for (const op of sel.excludeOps ?? []) {
-    if (quantizedOps.length > 0 && !quantizedOps.includes(op)) {
+    if (!quantizedOps.includes(op)) {
       throw new UsageError('E_FLAG', `--exclude-op ${op}: expected an op type qtool quantizes (${[...quantizedOps].sort().join(', ')}; case-sensitive), got one it never touches`);
     }
   }

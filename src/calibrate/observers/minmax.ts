@@ -28,8 +28,8 @@ export function minmaxObserver(opts: { movingAverage?: number; histogramBins?: n
     }
   };
   return {
-    update(x) {
-      stats.update(x);
+    update(x, clean) {
+      stats.update(x, clean);
       follow();
     },
     updateStats(count, min, max, sumSquares) {

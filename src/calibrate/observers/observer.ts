@@ -7,19 +7,17 @@ export type HistogramSummary = NonNullable<TensorRange['histogram']>;
 export const EXTREME_ABS = 1e30;
 
 /** Online statistics of one tensor: constant memory, one update per batch. */
+/** [count, min, max, Σx²] of a batch computed elsewhere (inside the graph): all values finite, inside [min, max], below EXTREME_ABS. */
+export type CleanStats = readonly [count: number, min: number, max: number, sumSquares: number];
+
 export interface Observer {
-  update(x: Float32Array): void;
+  /** Fold in a batch; with its clean statistics known (`stats`), histogram observers skip their own scan for the extremes. */
+  update(x: Float32Array, stats?: CleanStats): void;
   /**
    * Fold in a batch already reduced elsewhere (inside the graph): `count` finite values with these
    * extremes and sum of squares. Only observers without a histogram (minmax) have it.
    */
   updateStats?(count: number, min: number, max: number, sumSquares: number): void;
-  /**
-   * Fold in a batch `x` whose statistics were computed elsewhere (inside the graph) and are clean: all
-   * `count` values finite, inside [min, max], below EXTREME_ABS. Histogram observers bin `x` without a
-   * second pass over it for the extremes. Equivalent to update(x).
-   */
-  updateClean?(x: Float32Array, count: number, min: number, max: number, sumSquares: number): void;
   result(): TensorRange;
 }
 
@@ -52,7 +50,13 @@ export class RunningStats {
     if (histogramBins) this.histogram = new StreamingHistogram(histogramBins);
   }
 
-  update(x: Float32Array): void {
+  update(x: Float32Array, stats?: CleanStats): void {
+    if (stats) {
+      const [n, lo, hi, ss] = stats;
+      this.addStats(n, lo, hi, ss);
+      if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, true);
+      return;
+    }
     // Fast branch-free pass; NaN/Inf/extreme values poison lo/hi/ss, and only then the careful pass runs.
     let lo = Infinity;
     let hi = -Infinity;
@@ -82,12 +86,6 @@ export class RunningStats {
     this.nonFinite += bad;
     this.addStats(n - bad, lo, hi, ss);
     if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, clean);
-  }
-
-  /** update(x) for a batch whose extremes and sum of squares are known and clean (see Observer.updateClean). */
-  updateClean(x: Float32Array, n: number, lo: number, hi: number, ss: number): void {
-    this.addStats(n, lo, hi, ss);
-    if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, true);
   }
 
   /** Fold in a batch of `n` finite values summarised elsewhere (no histogram update). */
@@ -123,8 +121,7 @@ export class RunningStats {
 export function histogramObserver(method: CalibrationMethod, rule: RangeRule, settings: RangeSettings): Observer {
   const stats = new RunningStats(2 * settings.bins);
   return {
-    update: (x) => stats.update(x),
-    updateClean: (x, n, lo, hi, ss) => stats.updateClean(x, n, lo, hi, ss),
+    update: (x, clean) => stats.update(x, clean),
     result() {
       const e = stats.entry();
       return { range: finiteRange(rule(e, settings), e), method, ...e };
