@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { Dataset } from '../data/index.js';
-import { CalibrateOptionsSchema, flattenIssues, type CalibrateOptions, type CalibrateOptionsInput, type CalibrationTable, type TensorRange } from '../documents/index.js';
+import { CalibrateOptionsSchema, flattenIssues, type CalibrateSettings, type CalibrateOptions, type CalibrationTable, type TensorRange } from '../documents/index.js';
 import { UsageError } from '../errors.js';
 import { sha256 } from '../files.js';
 import { GraphIndex, type Model } from '../onnx/index.js';
@@ -76,7 +76,7 @@ function modelHash(model: Model): string {
  * from the same run and bin it (no second scan for the extremes when the in-graph ones are clean), on
  * this thread or, with `workers`, on worker threads (see ObserverPool).
  */
-export async function calibrate(model: Model, dataset: Dataset, options: CalibrateOptionsInput & CalibrateCallbacks = {}): Promise<CalibrationTable> {
+export async function calibrate(model: Model, dataset: Dataset, options: CalibrateOptions & CalibrateCallbacks = {}): Promise<CalibrationTable> {
   const { onProgress, signal, tensorsFrom, workers, ...rest } = options;
   const parsed = CalibrateOptionsSchema.safeParse(rest);
   if (!parsed.success) throw new UsageError('E_FLAG', `invalid calibration options: ${flattenIssues(parsed.error)}`);
@@ -116,7 +116,7 @@ export async function calibrate(model: Model, dataset: Dataset, options: Calibra
 interface RunContext {
   model: Model;
   dataset: Dataset;
-  opts: CalibrateOptions;
+  opts: CalibrateSettings;
   settings: ObserverSettings;
   /** Every observed tensor, in table order. */
   tensors: readonly string[];

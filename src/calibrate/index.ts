@@ -1,6 +1,5 @@
 export { calibrate, type CalibrateCallbacks, type CalibrateProgress } from './calibrate.js';
 export { calibrationTensors, withOutputs } from './augment.js';
-export { calibrateFile, defaultCalibrationPath, type CalibrateFileOptions } from './run.js';
 export {
   makeObserver,
   rangeFromSummary,

@@ -14,6 +14,6 @@ export const CalibrateOptionsSchema = z.object({
   skipNonfinite: z.boolean().default(false).describe('skip data samples holding NaN/Inf instead of failing'),
   tensors: z.array(z.string()).optional().describe('calibrate only these tensors (default: every float activation of the main graph and the float graph inputs)'),
 });
-export type CalibrateOptions = z.infer<typeof CalibrateOptionsSchema>;
+export type CalibrateSettings = z.infer<typeof CalibrateOptionsSchema>;
 /** What callers may pass: every field optional. */
-export type CalibrateOptionsInput = z.input<typeof CalibrateOptionsSchema>;
+export type CalibrateOptions = z.input<typeof CalibrateOptionsSchema>;

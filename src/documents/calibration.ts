@@ -10,6 +10,7 @@ export const HistogramSummarySchema = z.object({
   hi: z.number(),
   counts: z.array(z.number()),
 });
+export type HistogramSummary = z.infer<typeof HistogramSummarySchema>;
 
 export const TensorRangeSchema = z.object({
   /** The range to quantize with, chosen by `method`. Always includes 0 after widening by the rewriter. */

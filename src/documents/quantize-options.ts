@@ -44,6 +44,6 @@ export const QuantizeOptionsSchema = z.object({
   eval: z.string().optional().describe('evaluation data for --max-drop (default: the last 25% of --data, at least 4 samples, held out of calibration)'),
   evalLabels: z.string().optional().describe('labels of the evaluation data (metric accuracy)'),
 });
-export type QuantizeOptions = z.infer<typeof QuantizeOptionsSchema>;
+export type QuantizeSettings = z.infer<typeof QuantizeOptionsSchema>;
 /** The written form: every field optional. */
-export type QuantizeOptionsInput = z.input<typeof QuantizeOptionsSchema>;
+export type QuantizeOptions = z.input<typeof QuantizeOptionsSchema>;

@@ -11,7 +11,7 @@ import {
 } from '../documents/index.js';
 import { GateError, InputError, UsageError } from '../errors.js';
 import { loadModel, type Model } from '../onnx/index.js';
-import { FidelityAccumulator, perplexity as perplexityOf, topKHits, type Fidelity } from '../quant/index.js';
+import { FidelityAccumulator, metricDrop, perplexity as perplexityOf, topKHits, type Fidelity } from '../quant/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
 import { toFloat32, type Tensor } from '../tensor/index.js';
 
@@ -107,9 +107,7 @@ export function evalGate(metric: EvalMetric, value: number, referenceValue: numb
   }
   let drop: number | undefined;
   if (s.maxDrop !== undefined && referenceValue !== undefined) {
-    if (metric === 'accuracy' || metric === 'top5') drop = (referenceValue - value) * 100;
-    else if (lowerIsBetter) drop = referenceValue > 0 ? ((value - referenceValue) / referenceValue) * 100 : 0;
-    else drop = referenceValue !== 0 ? ((referenceValue - value) / Math.abs(referenceValue)) * 100 : 0;
+    drop = metricDrop(referenceValue, value, metric === 'accuracy' || metric === 'top5' ? 'points' : 'percent', lowerIsBetter);
     if (drop > s.maxDrop) {
       const unit = metric === 'accuracy' || metric === 'top5' ? ' points' : '%';
       reasons.push(`${metric} dropped ${drop.toFixed(2)}${unit} against the reference, more than --max-drop ${s.maxDrop}${unit}`);

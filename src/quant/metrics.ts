@@ -208,3 +208,15 @@ function ranks(x: ArrayLike<number>): Float64Array {
   }
   return r;
 }
+
+/**
+ * The one drop formula of qtool (quantize --max-drop, search, eval --max-drop): how much worse `value`
+ * is than `reference`. 'points': absolute percentage points of a fraction ((r − v)·100: accuracy,
+ * agreement); 'percent': percent relative to |r| ((r − v)/|r|·100; (v − r)/|r|·100 when lower is
+ * better, e.g. perplexity). A zero reference has no relative drop: 0.
+ */
+export function metricDrop(reference: number, value: number, unit: 'points' | 'percent', isLowerBetter = false): number {
+  if (unit === 'points') return (reference - value) * 100;
+  if (reference === 0) return 0;
+  return ((isLowerBetter ? value - reference : reference - value) / Math.abs(reference)) * 100;
+}

@@ -10,6 +10,7 @@ import {
   type SearchReport,
   type SensitivityReport,
 } from '../documents/index.js';
+import { metricDrop } from '../quant/index.js';
 import { solveKnapsack } from './knapsack.js';
 import { orderLayers, omegaAt, sizeAt, type OrderBy } from './order.js';
 import { paretoFront } from './pareto.js';
@@ -95,10 +96,7 @@ export async function searchPlan(sens: SensitivityReport, evaluate: Evaluate, op
 
   const sizeOf = (a: Assignment): number => sens.otherBytes + layers.reduce((s, l) => s + (sizeAt(l, a[l.id]) ?? l.floatBytes), 0);
   const dropOf = (v: number): number => {
-    const r = reference.value;
-    if (dropUnit === 'points') return (r - v) * 100;
-    if (opts.metric === 'perplexity') return ((v - r) / Math.abs(r)) * 100;
-    return ((r - v) / Math.abs(r)) * 100;
+    return metricDrop(reference.value, v, dropUnit, opts.metric === 'perplexity');
   };
   const uniform = (b: LayerBits): Assignment => Object.fromEntries(layers.map((l) => [l.id, b]));
   const keyOf = (a: Assignment) => layers.map((l) => levelKey(a[l.id])).join(',');

@@ -8,7 +8,7 @@
  * are exact grid counts: the histogram does not depend on batch size or order (re-binning approach,
  * no first min/max pass), and at least B/2 bins are occupied once two distinct values were seen.
  */
-import type { HistogramSummary } from './observer.js';
+import type { HistogramSummary } from '../../documents/index.js';
 
 export class StreamingHistogram {
   private counts: Float64Array;

@@ -1,7 +1,5 @@
-import type { CalibrationMethod, TensorRange } from '../../documents/index.js';
+import type { CalibrationMethod, HistogramSummary, TensorRange } from '../../documents/index.js';
 import { StreamingHistogram } from './histogram.js';
-
-export type HistogramSummary = NonNullable<TensorRange['histogram']>;
 
 /** Values with |x| at or above this are treated like ±Inf (float32-min/max mask fills): excluded, flagged. */
 export const EXTREME_ABS = 1e30;

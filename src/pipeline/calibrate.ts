@@ -1,12 +1,17 @@
-import * as fs from 'node:fs';
+/**
+ * The door of `qtool calibrate`: load the model, open the data, calibrate the tensors static plans
+ * read (staticPlanCalibrationTensors) or the ones asked for, write the table atomically.
+ */
 import * as path from 'node:path';
+import { calibrate, type CalibrateCallbacks } from '../calibrate/index.js';
 import { openDataset } from '../data/index.js';
-import { writeDocument, type CalibrateOptionsInput, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
+import { writeDocument, type CalibrateOptions, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
 import { checkOutputPath } from '../files.js';
 import { loadModel, type Model } from '../onnx/index.js';
-import { calibrate, type CalibrateCallbacks } from './calibrate.js';
+import { UsageError } from '../errors.js';
+import { staticPlanCalibrationTensors } from './calibration-plan.js';
 
-export interface CalibrateFileOptions extends CalibrateOptionsInput {
+export interface CalibrateFileOptions extends CalibrateOptions {
   /** .npy / .npz / folder / .jsonl, or 'random'. */
   data: string;
   /** Table file (default: `<model without .onnx>.calib.json` next to the model). */
@@ -64,4 +69,20 @@ export async function calibrateFile(modelPath: string, opts: CalibrateFileOption
     summary.warnings.push(`${summary.nonFiniteTensors.length} tensors hold NaN/Inf or |x| ≥ 1e30 values (e.g. attention masks); they are flagged nonFinite and stay float: ${summary.nonFiniteTensors.slice(0, 5).join(', ')}${summary.nonFiniteTensors.length > 5 ? ', …' : ''}`);
   }
   return { table, summary };
+}
+
+export interface CalibrateModelOptions extends CalibrateFileOptions {
+  /** Observe every float tensor of the main graph (settings.tensors 'all') instead of those static plans read ('plans'). */
+  allTensors?: boolean;
+}
+
+/**
+ * `qtool calibrate`: calibrateFile observing only the tensors a static rewrite can read ranges for
+ * (staticPlanCalibrationTensors), or every float tensor with `allTensors` or an explicit `tensors` list.
+ */
+export async function calibrateModelFile(modelPath: string, opts: CalibrateModelOptions, callbacks: CalibrateCallbacks = {}): Promise<{ table: CalibrationTable; summary: CalibrationSummary }> {
+  const { allTensors, ...rest } = opts;
+  if (allTensors && rest.tensors) throw new UsageError('E_OPTION_CONFLICT', '--all-tensors and a tensor list are alternatives: give one');
+  const fileOpts: CalibrateFileOptions = allTensors || rest.tensors ? rest : { ...rest, tensorsFor: (m) => ({ tensors: staticPlanCalibrationTensors(m), from: 'plans' }) };
+  return calibrateFile(modelPath, fileOpts, callbacks);
 }
