@@ -44,4 +44,167 @@ export function flagParser(Usage: UsageErrorClass) {
 export const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** Repeatable, comma-separated flag collector (`--x a,b --x c`). */
-export const collectList = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').filter(Boolean)];
+export const collectList = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',').filter(Boolean)];
+
+/**
+ * A field of an option schema as the CLI reads it: zod's public surface (`.description`, `.safeParse`,
+ * `.unwrap()`, `.options`), typed structurally so that the CLI needs no zod import of its own.
+ */
+interface SchemaField {
+  readonly description?: string;
+  safeParse(value: unknown): { success: boolean; data?: unknown };
+  unwrap?: () => SchemaField;
+  readonly options?: readonly unknown[];
+  readonly def?: { readonly type?: string };
+}
+
+/** An option schema of src/documents/*-options.ts (a zod object). */
+export interface OptionSchema {
+  readonly shape: Readonly<Record<string, SchemaField>>;
+}
+
+/**
+ * One row of a command's flag table: the flag (commander syntax), the schema field it sets, and how
+ * its text is read. Help text, choices and the default come from the schema field (`.describe()`,
+ * `z.enum`/literal union, `.default()`), never from the row.
+ */
+export interface FlagSpec {
+  /** Commander syntax: '--bits <n>', '-o, --output <file>', '--force', '--no-fold'. */
+  flag: string;
+  /** The schema field (camelCase) the flag sets. */
+  field: string;
+  /**
+   * How the text becomes the field's value (default from the schema field's type): 'string' as is;
+   * 'number' through flagParser.number (with `number` options); 'choice' checked against the schema's
+   * choices; 'boolean' a switch; 'negate' a `--no-x` switch that sets the field false; 'list' a
+   * comma-separated repeatable list.
+   */
+  kind?: 'string' | 'number' | 'choice' | 'boolean' | 'negate' | 'list';
+  number?: NumberFlagOptions;
+  /** Extra help after the schema's description (e.g. what the CLI accepts beyond the library). */
+  note?: string;
+  /** Old spellings still accepted, hidden from --help. */
+  aliases?: readonly string[];
+}
+
+/** The long flag name of a commander flag syntax ('-o, --output <file>' → '--output'). */
+export function longFlag(flag: string): string {
+  const m = /--[a-z0-9-]+/.exec(flag);
+  if (!m) throw new Error(`flag table: no long flag in "${flag}"`);
+  return m[0];
+}
+
+/** The commander attribute name of a flag ('--batch-size' → 'batchSize', '--no-fold' → 'fold'). */
+function attributeOf(flag: string): string {
+  return longFlag(flag)
+    .replace(/^--(no-)?/, '')
+    .replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function fieldOf(schema: OptionSchema, spec: FlagSpec): SchemaField {
+  const f = schema.shape[spec.field];
+  if (!f) throw new Error(`flag table: ${spec.flag} names "${spec.field}", not a field of its option schema`);
+  return f;
+}
+
+/** The innermost schema of a field (through optional/default), and its choices for enums and literal unions. */
+function innerOf(field: SchemaField): { type: string; choices?: readonly (string | number)[] } {
+  let f = field;
+  while (f.def?.type !== 'array' && !f.options && typeof f.unwrap === 'function') f = f.unwrap();
+  const choices = f.options?.map((o) => (typeof o === 'object' && o !== null && 'value' in o ? (o as { value: string | number }).value : (o as string | number)));
+  return { type: f.def?.type ?? 'unknown', choices };
+}
+
+function kindOf(field: SchemaField, spec: FlagSpec): NonNullable<FlagSpec['kind']> {
+  if (spec.kind) return spec.kind;
+  const { type, choices } = innerOf(field);
+  if (type === 'array') return 'list';
+  if (type === 'boolean') return 'boolean';
+  if (type === 'number') return 'number';
+  if (choices && choices.every((c) => typeof c === 'number')) return 'number';
+  if (choices) return 'choice';
+  return 'string';
+}
+
+function defaultOf(field: SchemaField): unknown {
+  const r = field.safeParse(undefined);
+  return r.success ? r.data : undefined;
+}
+
+/** The --help line of a flag: the schema's description, its choices, the CLI note, and its default. */
+export function flagHelp(schema: OptionSchema, spec: FlagSpec): string {
+  const field = fieldOf(schema, spec);
+  const kind = kindOf(field, spec);
+  const { choices } = innerOf(field);
+  const description = field.description ?? '';
+  const parts = [kind === 'negate' ? `do not ${description}` : description];
+  if (choices && kind !== 'negate' && kind !== 'boolean') parts[0] += `: ${choices.join(' | ')}`;
+  if (spec.note) parts.push(spec.note);
+  if (kind === 'list') parts.push('(comma-separated, repeatable)');
+  const d = defaultOf(field);
+  if (kind !== 'negate' && kind !== 'boolean' && kind !== 'list' && d !== undefined) parts.push(`(default ${String(d)})`);
+  return parts.filter(Boolean).join(' ');
+}
+
+/** Minimal commander surface used here (the Command type stays commander's). */
+interface FlagCommand {
+  option(flags: string, description: string, parse?: (value: string, previous?: string[]) => string[]): unknown;
+  addOption(option: unknown): unknown;
+  createOption(flags: string, description?: string): { hideHelp(): unknown; argParser?: unknown };
+}
+
+/** Register a command's flag table on a commander command: one option per row, help from the schema. */
+export function addFlags<C extends FlagCommand>(cmd: C, schema: OptionSchema, table: readonly FlagSpec[]): C {
+  for (const spec of table) {
+    const help = flagHelp(schema, spec);
+    const kind = kindOf(fieldOf(schema, spec), spec);
+    // No initial value: an absent list flag stays undefined and the schema's default applies.
+    if (kind === 'list') cmd.option(spec.flag, help, collectList);
+    else cmd.option(spec.flag, help);
+    for (const alias of spec.aliases ?? []) {
+      const value = /<[^>]+>/.exec(spec.flag)?.[0];
+      cmd.addOption(cmd.createOption(value ? `${alias} ${value}` : alias).hideHelp());
+    }
+  }
+  return cmd;
+}
+
+type FlagValues = Readonly<Record<string, unknown>>;
+
+/**
+ * The option object a flag table's values describe (fields of absent flags left out, so the schema's
+ * defaults apply when the door parses it). Numbers are read with flagParser.number, choices checked
+ * against the schema's; everything else is checked by the door's one zod parse.
+ */
+export function readFlags(flags: FlagValues, schema: OptionSchema, table: readonly FlagSpec[], parser: ReturnType<typeof flagParser>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const spec of table) {
+    const field = fieldOf(schema, spec);
+    const kind = kindOf(field, spec);
+    const name = longFlag(spec.flag);
+    let raw = flags[attributeOf(spec.flag)];
+    for (const alias of spec.aliases ?? []) if (raw === undefined || (Array.isArray(raw) && raw.length === 0)) raw = flags[attributeOf(alias)] ?? raw;
+    if (raw === undefined) continue;
+    switch (kind) {
+      case 'negate':
+        if (raw === false) out[spec.field] = false;
+        break;
+      case 'boolean':
+        if (raw === true) out[spec.field] = true;
+        break;
+      case 'number':
+        out[spec.field] = parser.number(name, String(raw), spec.number);
+        break;
+      case 'choice':
+        out[spec.field] = parser.oneOf(name, String(raw), (innerOf(field).choices ?? []).map(String));
+        break;
+      case 'list':
+        out[spec.field] = raw;
+        break;
+      case 'string':
+        out[spec.field] = String(raw);
+        break;
+    }
+  }
+  return out;
+}

@@ -21,7 +21,7 @@ export const QuantizeOptionsSchema = z.object({
   symmetric: z.boolean().optional().describe('symmetric weights (default: yes for 8 bits, no (uint4 + zero points) for 4 bits)'),
   blockSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).default(32).describe('INT4 block size along the reduction axis'),
   groupSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).optional().describe('8-bit MatMul/Gemm weights in groups of this size (ZeroQuant-style, emitted as 8-bit MatMulNBits)'),
-  format: z.enum(['nbits', 'qdq']).default('nbits').describe('INT4 form: com.microsoft MatMulNBits or opset-21 DequantizeLinear with block_size'),
+  int4Format: z.enum(['nbits', 'qdq']).default('nbits').describe('INT4 form: com.microsoft MatMulNBits or opset-21 DequantizeLinear with block_size'),
   accuracyLevel: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).default(4).describe('MatMulNBits accuracy_level (4: int8 activations, fastest on CPU)'),
   weightClip: z.enum(['none', 'mse']).default('none').describe('per-channel/per-block weight clipping search minimising quantization MSE'),
   excludeOps: z.array(z.string()).default([]).describe('op types to keep float'),

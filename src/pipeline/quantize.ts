@@ -79,7 +79,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
 
   const rewriteOpts: ApplyPlanOptions = {
     activationType: opts.activationType,
-    int4Format: opts.format,
+    int4Format: opts.int4Format,
     accuracyLevel: opts.accuracyLevel,
     excludeOps: opts.excludeOps,
     excludeNodes: opts.excludeNodes,

@@ -117,7 +117,7 @@ describe('fmnist_mlp', () => {
   // some layers become MatMulNBits here; --format nbits is the fast form.
   test('INT4 --format qdq: opset 21 DequantizeLinear(block_size) → MatMul, loads and keeps accuracy', async () => {
     const out = path.join(dir, 'mlp.int4.qdq.onnx');
-    const { summary } = await quantize(FMNIST.mlp, { bits: 4, format: 'qdq', output: out, symmetric: true });
+    const { summary } = await quantize(FMNIST.mlp, { bits: 4, int4Format: 'qdq', output: out, symmetric: true });
     expect(opsetVersion(loadModel(out).proto)).toBe(21);
     expect(summary.runtime.optimizedOps.MatMulNBits).toBeGreaterThanOrEqual(1);
     expect(summary.layers.every((l) => l.scheme === 'qdq-blocked')).toBe(true);
