@@ -83,6 +83,8 @@ export interface FlagSpec {
   number?: NumberFlagOptions;
   /** Extra help after the schema's description (e.g. what the CLI accepts beyond the library). */
   note?: string;
+  /** A flag the command cannot run without (commander's requiredOption). */
+  isRequired?: boolean;
   /** Old spellings still accepted, hidden from --help. */
   aliases?: readonly string[];
 }
@@ -149,6 +151,7 @@ export function flagHelp(schema: OptionSchema, spec: FlagSpec): string {
 /** Minimal commander surface used here (the Command type stays commander's). */
 interface FlagCommand {
   option(flags: string, description: string, parse?: (value: string, previous?: string[]) => string[]): unknown;
+  requiredOption(flags: string, description: string): unknown;
   addOption(option: unknown): unknown;
   createOption(flags: string, description?: string): { hideHelp(): unknown; argParser?: unknown };
 }
@@ -160,6 +163,7 @@ export function addFlags<C extends FlagCommand>(cmd: C, schema: OptionSchema, ta
     const kind = kindOf(fieldOf(schema, spec), spec);
     // No initial value: an absent list flag stays undefined and the schema's default applies.
     if (kind === 'list') cmd.option(spec.flag, help, collectList);
+    else if (spec.isRequired) cmd.requiredOption(spec.flag, help);
     else cmd.option(spec.flag, help);
     for (const alias of spec.aliases ?? []) {
       const value = /<[^>]+>/.exec(spec.flag)?.[0];

@@ -3,7 +3,7 @@ import { CalibrationMethodSchema } from './calibration.js';
 
 /** Options of calibrate() and `qtool calibrate` (defaults and help text live here only). */
 export const CalibrateOptionsSchema = z.object({
-  method: CalibrationMethodSchema.default('minmax'),
+  method: CalibrationMethodSchema.default('minmax').describe('how a tensor range is chosen from its statistics'),
   percentile: z.number().gt(50).max(100).default(99.999).describe('percentile method: the percentile of the values (or of |x| when symmetric) taken as the range end'),
   symmetric: z.boolean().default(false).describe('percentile/entropy/mse: use [-t, t] instead of clipping the observed [min, max] to the threshold t'),
   bins: z.number().int().min(128).max(65536).default(2048).describe('histogram bins of |x| for entropy/mse (TensorRT uses 2048); the streaming histogram keeps twice as many signed bins'),

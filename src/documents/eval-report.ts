@@ -14,7 +14,7 @@ export const EvalOptionsSchema = z.object({
   batchSize: z.number().int().positive().default(32).describe('samples per onnxruntime run'),
   maxSamples: z.number().int().positive().optional().describe('evaluate only the first N samples'),
   threads: z.number().int().positive().default(1).describe('onnxruntime intra-op threads'),
-  output: z.string().optional().describe('model output holding the logits (default: the first output)'),
+  outputName: z.string().optional().describe('model output holding the logits (default: the first output)'),
   failUnder: z.number().optional().describe('gate: fail (exit 4) when the metric is worse than this (below it; above it for perplexity)'),
   maxDrop: z
     .number()

@@ -169,8 +169,8 @@ export async function evaluate(modelSource: string | Model, options: EvalOptions
         throw new InputError('E_REFERENCE', `reference: expected the inputs of ${model.file} (${session.inputNames.join(', ')}), got ${refSession.inputNames.join(', ')}`, { file: refModel!.file });
       }
     }
-    const outputName = s.output ?? session.outputNames[0];
-    if (!session.outputNames.includes(outputName)) throw new UsageError('E_FLAG', `--output ${outputName}: expected one of ${session.outputNames.join(', ')}`);
+    const outputName = s.outputName ?? session.outputNames[0];
+    if (!session.outputNames.includes(outputName)) throw new UsageError('E_FLAG', `--output-name ${outputName}: expected one of ${session.outputNames.join(', ')}`);
     const score = new LabelScore();
     const refScore = new LabelScore();
     const overall = new FidelityAccumulator();

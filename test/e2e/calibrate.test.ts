@@ -18,7 +18,7 @@ describe('qtool calibrate (spawned CLI)', () => {
   });
 
   it('writes <model>.calib.json next to the model, refuses to overwrite, --json prints the summary', () => {
-    const r = spawnQtool(['calibrate', model, '--data', FMNIST.calibX, '--method', 'percentile', '--percentile', '99.99', '--max-samples', '64', '--batch-size', '32', '--all-tensors']);
+    const r = spawnQtool(['calibrate', model, '--data', FMNIST.calibX, '--method', 'percentile', '--percentile', '99.99', '--samples', '64', '--batch-size', '32', '--all-tensors']);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/cnn\.calib\.json: percentile ranges of 20 tensors from 64 samples/);
@@ -31,19 +31,19 @@ describe('qtool calibrate (spawned CLI)', () => {
     expect(again.stderr).toMatch(/^qtool: error E_OUTPUT_EXISTS: .*cnn\.calib\.json: output exists: expected a new file \(pass --force to overwrite\)\n$/);
 
     const out = path.join(dir, 'mm.json');
-    const j = spawnQtool(['calibrate', model, '--data', FMNIST.calibX, '--max-samples', '16', '-o', out, '--json']);
+    const j = spawnQtool(['calibrate', model, '--data', FMNIST.calibX, '--samples', '16', '-o', out, '--json']);
     expect(j.code).toBe(0);
     const summary = CalibrationSummarySchema.parse(JSON.parse(j.stdout));
     // By default only the tensors a static rewrite can read (every one but the logits here).
     expect(summary).toMatchObject({ output: out, method: 'minmax', samples: 16, tensorCount: 19, skipped: 0 });
     // Deterministic: same inputs, same bytes.
     const first = fs.readFileSync(out);
-    expect(spawnQtool(['calibrate', model, '--data', FMNIST.calibX, '--max-samples', '16', '-o', out, '--force', '--quiet']).code).toBe(0);
+    expect(spawnQtool(['calibrate', model, '--data', FMNIST.calibX, '--samples', '16', '-o', out, '--force', '--quiet']).code).toBe(0);
     expect(fs.readFileSync(out)).toEqual(first);
   });
 
   it('random data warns loudly on stderr', () => {
-    const r = spawnQtool(['calibrate', model, '--data', 'random', '--max-samples', '4', '-o', path.join(dir, 'rnd.json')]);
+    const r = spawnQtool(['calibrate', model, '--data', 'random', '--samples', '4', '-o', path.join(dir, 'rnd.json')]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/warning: calibrating on random data: ranges from random inputs are not representative/);
   });

@@ -12,7 +12,7 @@ describe('qtool eval', () => {
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/top-1 accuracy\s+92\.55%\s+90\.85%/);
     expect(text.stdout).toMatch(/all outputs\s+0\.\d+\s+\d+\.\d\d/);
-    const json = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.valX, '--reference', FMNIST.cnn, '--max-samples', '100', '--json']);
+    const json = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.valX, '--reference', FMNIST.cnn, '--samples', '100', '--json']);
     expect(json.code, json.stderr).toBe(0);
     const r = EvalReportSchema.parse(JSON.parse(json.stdout));
     expect(r.metric).toBe('fidelity');

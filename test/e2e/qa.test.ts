@@ -35,7 +35,7 @@ describe('qtool as a demanding user', () => {
       writeNpy(file, t);
       return file;
     };
-    const run = (file: string) => spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.calibX, '--max-samples', '64', '--labels', file]);
+    const run = (file: string) => spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.calibX, '--samples', '64', '--labels', file]);
     // float labels (here: zeros) gave "top-1 9.85%"; labels [N, 3] gave a perplexity of a classifier; class 50 of 10 counted as hits
     expectOneLineError(run(labels('float.npy', makeTensor('float32', [64]))), 3, /E_LABELS: .*float\.npy: labels: expected an integer array \(class ids\), got float32/);
     expectOneLineError(run(labels('rank2.npy', makeTensor('int64', [64, 3]))), 3, /E_LABELS: .*rank2\.npy: labels: expected one label per row of the output/);
@@ -78,7 +78,7 @@ describe('qtool as a demanding user', () => {
   });
 
   it('eval --reference with other inputs is bad input (exit 3), not an onnxruntime failure (exit 5)', () => {
-    const r = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.calibX, '--max-samples', '8', '--reference', path.join(MODELS, 'synthetic', 'mlp.onnx')]);
+    const r = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.calibX, '--samples', '8', '--reference', path.join(MODELS, 'synthetic', 'mlp.onnx')]);
     expectOneLineError(r, 3, /E_REFERENCE: .*synthetic\/mlp\.onnx: reference: expected the inputs of .*fmnist_cnn\.onnx \(input\), got x/);
   });
 

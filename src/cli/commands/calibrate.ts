@@ -1,18 +1,26 @@
 import type { Command } from 'commander';
-import { collect, flagParser } from '../flags.js';
+import { CalibrateOptionsSchema } from '../../documents/index.js';
+import { addFlags, collect, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { printJson, printText, progressBar, table, warn } from '../output.js';
+
+/**
+ * The flags of `qtool calibrate` that set CalibrateOptionsSchema fields (documents/calibrate-options.ts:
+ * help text and defaults live there). The command's own flags (--data, --dim, -o, --force, …) follow.
+ */
+export const CALIBRATE_FLAGS: readonly FlagSpec[] = [
+  { flag: '--method <name>', field: 'method' },
+  { flag: '--percentile <p>', field: 'percentile' },
+  { flag: '--symmetric', field: 'symmetric' },
+  { flag: '--bins <n>', field: 'bins' },
+  { flag: '--batch-size <n>', field: 'batchSize' },
+  { flag: '--samples <n>', field: 'maxSamples', aliases: ['--max-samples'] },
+  { flag: '--seed <n>', field: 'seed' },
+  { flag: '--moving-average <c>', field: 'movingAverage' },
+  { flag: '--skip-nonfinite', field: 'skipNonfinite' },
+];
 
 interface CalibrateFlags {
   data: string;
-  method?: string;
-  percentile?: string;
-  symmetric?: boolean;
-  bins?: string;
-  batchSize?: string;
-  maxSamples?: string;
-  seed?: string;
-  movingAverage?: string;
-  skipNonfinite?: boolean;
   allTensors?: boolean;
   dim: string[];
   output?: string;
@@ -21,29 +29,23 @@ interface CalibrateFlags {
   quiet?: boolean;
 }
 
-
 export function register(program: Command): void {
-  program
-    .command('calibrate')
-    .description('run calibration data through the model and write activation ranges (qtool.calibration/1) for `qtool quantize --calib`')
-    .argument('<model>', 'ONNX model file')
-    .requiredOption('--data <path>', "calibration data: .npy (single input), .npz (arrays named after inputs), a folder of .npy/.npz, .jsonl, or 'random'")
-    .option('--method <name>', 'minmax | percentile | entropy | mse (default minmax)')
-    .option('--percentile <p>', 'percentile method: percentile taken as the range end (default 99.999)')
-    .option('--symmetric', 'percentile/entropy/mse: ranges [-t, t] instead of the observed range clipped to t')
-    .option('--bins <n>', 'histogram bins of |x| for entropy/mse (default 2048)')
-    .option('--batch-size <n>', 'samples per onnxruntime run (default 16)')
-    .option('--max-samples <n>', 'use only the first N samples')
-    .option('--seed <n>', 'seed for --data random (default 0)')
-    .option('--moving-average <c>', 'minmax: exponential moving average constant in (0, 1] across batches (default 0: true min/max)')
-    .option('--skip-nonfinite', 'skip samples holding NaN/Inf instead of failing')
+  addFlags(
+    program
+      .command('calibrate')
+      .description('run calibration data through the model and write activation ranges (qtool.calibration/1) for `qtool quantize --calib`')
+      .argument('<model>', 'ONNX model file')
+      .requiredOption('--data <path>', "calibration data: .npy (single input), .npz (arrays named after inputs), a folder of .npy/.npz, .jsonl, or 'random'"),
+    CalibrateOptionsSchema,
+    CALIBRATE_FLAGS,
+  )
     .option('--all-tensors', 'observe every float tensor of the main graph (default: only the tensors a static `qtool quantize` can read ranges for)')
     .option('--dim <name=value>', 'random data: value of a symbolic (dynamic) dim, e.g. --dim sequence=64 (repeatable; others default to 32)', collect, [])
     .option('-o, --output <file>', 'table file (default: <model>.calib.json next to the model)')
     .option('--force', 'overwrite an existing output file')
     .option('--json', 'print one JSON document (qtool.calibration-summary/1) on stdout')
     .option('--quiet', 'no progress bar')
-    .action(async (modelPath: string, flags: CalibrateFlags) => {
+    .action(async (modelPath: string, flags: CalibrateFlags & Record<string, unknown>) => {
       const api = await import('../../index.js');
       const flag = flagParser(api.UsageError);
       const randomDims: Record<string, number> = {};
@@ -52,21 +54,12 @@ export function register(program: Command): void {
         if (!m || Number(m[2]) < 1) throw new api.UsageError('E_FLAG', `--dim: expected name=positive integer, got "${d}"`);
         randomDims[m[1]] = Number(m[2]);
       }
-      const candidate = {
-        method: flags.method,
-        percentile: flag.number('--percentile', flags.percentile),
-        symmetric: flags.symmetric,
-        bins: flag.number('--bins', flags.bins),
-        batchSize: flag.number('--batch-size', flags.batchSize),
-        maxSamples: flag.number('--max-samples', flags.maxSamples),
-        seed: flag.number('--seed', flags.seed),
-        movingAverage: flag.number('--moving-average', flags.movingAverage),
-        skipNonfinite: flags.skipNonfinite,
-      };
-      const parsed = api.CalibrateOptionsSchema.safeParse(candidate);
+      const candidate = readFlags(flags, CalibrateOptionsSchema, CALIBRATE_FLAGS, flag);
+      // Parsed here to name the flag of a bad value; the settings go down as parsed.
+      const parsed = CalibrateOptionsSchema.safeParse(candidate);
       if (!parsed.success) {
-        const flag = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-        throw new api.UsageError('E_FLAG', parsed.error.issues.map((i) => `${i.path.length ? flag(String(i.path[0])) : 'options'}: ${i.message}`).join('; '));
+        const flagOf = (key: string) => CALIBRATE_FLAGS.find((f) => f.field === key)?.flag.split(' ')[0] ?? key;
+        throw new api.UsageError('E_FLAG', parsed.error.issues.map((i) => `${i.path.length ? flagOf(String(i.path[0])) : 'options'}: ${i.message}`).join('; '));
       }
       const bar = progressBar('calibrate', flags.quiet);
       const { summary } = await api.calibrateModelFile(
