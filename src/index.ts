@@ -1,18 +1,355 @@
 /**
- * qtool's public API. The CLI imports only this module.
+ * qtool's public API: the explicit list of what a caller may import (`import { quantize } from 'qtool'`).
+ * The CLI imports only this module. No `export *`: a name is public when it is listed here, and
+ * test/api/surface.test.ts snapshots the list (names and kinds) to fixtures/golden/api.txt, so every
+ * change of the public surface is a visible diff. Adding a name: list it in its group below, then
+ * `npx vitest run test/api/surface.test.ts -u` and commit the snapshot.
  */
-export * from './errors.js';
-export { writeFileAtomic, resolveInside, sha256, removePendingTempFiles, fileExists } from './files.js';
-export * from './tensor/index.js';
-export * from './onnx/index.js';
-export * from './documents/index.js';
-export * from './runtime/index.js';
-export * from './data/index.js';
-export * from './calibrate/index.js';
-export * from './rewrite/index.js';
-export * from './quant/index.js';
-export * from './pipeline/index.js';
-export * from './report/index.js';
-export * from './sensitivity/index.js';
-export * from './search/index.js';
-export { peakRssBytes } from './bench/index.js';
+
+/** Errors: one base class, one exit code per class (README exit-code table). */
+export {
+  BatchError,
+  EXIT_CODES,
+  GateError,
+  InputError,
+  InternalError,
+  ModelError,
+  OrtError,
+  QtoolError,
+  toQtoolError,
+  UsageError,
+  type QtoolErrorOptions,
+} from './errors.js';
+
+/** Files: atomic writes, paths, hashing. */
+export {
+  fileExists,
+  removePendingTempFiles,
+  resolveInside,
+  sha256,
+  writeFileAtomic,
+} from './files.js';
+
+/** Tensors: the dtype table, Tensor<T>, float16/bfloat16, int4 packing, the seeded RNG. */
+export {
+  bfloat16ToFloat32,
+  DTYPES,
+  float16ToFloat32,
+  float32ToBfloat16,
+  float32ToFloat16,
+  makeTensor,
+  numElements,
+  packInt4,
+  Rng,
+  toFloat32,
+  unpackInt4,
+  unpackUint4,
+  type DType,
+  type DTypeInfo,
+  type DTypeMap,
+  type Feeds,
+  type Tensor,
+} from './tensor/index.js';
+
+/** ONNX models: load/save (byte-exact, external data), inspect, the graph index, builders, protobuf types. */
+export {
+  attr,
+  GraphIndex,
+  inspectModel,
+  loadModel,
+  makeGraph,
+  makeModel,
+  makeNode,
+  makeValueInfo,
+  NameAllocator,
+  OP_KINDS,
+  parseModelBytes,
+  quantizableLayers,
+  saveModel,
+  tensorFromProto,
+  tensorToProto,
+  walkGraphs,
+  type AttributeProto,
+  type GraphProto,
+  type GraphSpec,
+  type LoadOptions,
+  type Model,
+  type ModelProto,
+  type ModelSpec,
+  type NodeProto,
+  type NodeSpec,
+  type OpKind,
+  type QuantizableLayer,
+  type SaveOptions,
+  type SaveResult,
+  type TensorProto,
+  type ValueInfoProto,
+} from './onnx/index.js';
+
+/** Documents: zod schemas and types of every file qtool reads or writes, options (XxxOptions = what a caller passes, XxxSettings = parsed), document I/O. */
+export {
+  AccuracySchema,
+  BatchGateSchema,
+  BatchJobRecordSchema,
+  BatchJobResultSchema,
+  BatchJobSchema,
+  BatchJobsSchema,
+  BatchJobStatusSchema,
+  BatchRecipeSchema,
+  BatchSummarySchema,
+  BenchBatchResultSchema,
+  BenchModelResultSchema,
+  BenchOptionsSchema,
+  BenchRatiosSchema,
+  BenchReportSchema,
+  BudgetResultSchema,
+  CalibrateOptionsSchema,
+  CalibrationMethodSchema,
+  CalibrationSummarySchema,
+  CalibrationTableSchema,
+  CandidateBitsSchema,
+  DOCUMENT_SCHEMAS,
+  documentJsonSchema,
+  EvalGateSchema,
+  EvalMetricSchema,
+  EvalOptionsSchema,
+  EvalReportSchema,
+  FidelitySummarySchema,
+  flattenIssues,
+  HessianEstimateSchema,
+  HistogramSummarySchema,
+  LatencyStatsSchema,
+  LayerBitsEntrySchema,
+  LayerBitsSchema,
+  LayerPlanSchema,
+  LayerRecordSchema,
+  LayerSensitivitySchema,
+  LayerwiseProxySchema,
+  ModelSizeSchema,
+  ModelSummarySchema,
+  OutputFidelitySchema,
+  parseDocument,
+  PerplexitySchema,
+  PlanSchema,
+  QuantizableLayerSummarySchema,
+  QuantizeBudgetSchema,
+  QuantizeOptionsSchema,
+  QuantizeSummarySchema,
+  readDocument,
+  SearchEvaluationSchema,
+  SearchMetricSchema,
+  SearchOptionsSchema,
+  SearchReportSchema,
+  SearchStepSchema,
+  SensitivityLossSchema,
+  SensitivityOptionsSchema,
+  SensitivityReportSchema,
+  stringifyDocument,
+  TensorRangeSchema,
+  TensorSummarySchema,
+  writeDocument,
+  WrittenRecipeSchema,
+  type BatchGate,
+  type BatchJob,
+  type BatchJobRecord,
+  type BatchJobResult,
+  type BatchJobs,
+  type BatchJobStatus,
+  type BatchRecipe,
+  type BatchSummary,
+  type BenchBatchResult,
+  type BenchModelResult,
+  type BenchOptions,
+  type BenchRatios,
+  type BenchReport,
+  type BenchSettings,
+  type CalibrateOptions,
+  type CalibrateSettings,
+  type CalibrationMethod,
+  type CalibrationSummary,
+  type CalibrationTable,
+  type CandidateBits,
+  type EvalGate,
+  type EvalMetric,
+  type EvalOptions,
+  type EvalReport,
+  type EvalResult,
+  type EvalSettings,
+  type FidelitySummary,
+  type HessianEstimate,
+  type HistogramSummary,
+  type LatencyStats,
+  type LayerBits,
+  type LayerPlan,
+  type LayerRecord,
+  type LayerSensitivity,
+  type ModelSize,
+  type ModelSummary,
+  type Plan,
+  type QuantizeBudget,
+  type QuantizeOptions,
+  type QuantizeSettings,
+  type QuantizeSummary,
+  type SearchEvaluation,
+  type SearchMetric,
+  type SearchOptions,
+  type SearchReport,
+  type SearchSettings,
+  type SensitivityLoss,
+  type SensitivityOptions,
+  type SensitivityReport,
+  type SensitivitySettings,
+  type TensorRange,
+} from './documents/index.js';
+
+/** Data: datasets (.npy/.npz/folder/.jsonl/random) as batches of feeds. */
+export {
+  modelInputSpecs,
+  openDataset,
+  readLabels,
+  readNpy,
+  readNpz,
+  writeNpy,
+  writeNpz,
+  type Dataset,
+  type InputSpec,
+  type OpenDatasetOptions,
+} from './data/index.js';
+
+/** Runtime: the onnxruntime-node session. */
+export {
+  Session,
+  type SessionOptions,
+} from './runtime/index.js';
+
+/** Calibration (stage): observers → CalibrationTable. */
+export {
+  calibrate,
+  calibrationTensors,
+  makeObserver,
+  rangeFromSummary,
+  type CalibrateCallbacks,
+  type CalibrateProgress,
+  type Observer,
+  type ObserverSettings,
+} from './calibrate/index.js';
+
+/** Rewrite (stage): plan + table → quantized model. */
+export {
+  applyPlan,
+  rangesNeeded,
+  uniformPlan,
+  type ApplyPlanOptions,
+  type ApplyPlanResult,
+  type Edit,
+  type OpRule,
+  type RewriteSummary,
+  type UniformPlanOptions,
+} from './rewrite/index.js';
+
+/** Quantization arithmetic and output metrics. */
+export {
+  affineParams,
+  dequantizeWeight,
+  fakeQuantizeWeight,
+  FidelityAccumulator,
+  metricDrop,
+  perplexity,
+  quantizeWeight,
+  roundHalfEven,
+  spearman,
+  type AffineParams,
+  type Fidelity,
+  type QuantizedWeight,
+  type WeightQuantSpec,
+} from './quant/index.js';
+
+/** Sensitivity (stage): per-layer sensitivity report. */
+export {
+  measureSensitivity,
+  type SensitivityData,
+  type SensitivityHooks,
+  type SensitivityProgress,
+  type SensitivityStats,
+} from './sensitivity/index.js';
+
+/** Search (stage): mixed-precision plan search with an injected evaluate. */
+export {
+  searchPlan,
+  type Assignment,
+  type Evaluate,
+  type SearchHooks,
+  type SearchProgress,
+  type SearchResult,
+} from './search/index.js';
+
+/** Pipeline: one door per command, and the shared rooms a caller may use on its own. */
+export {
+  bench,
+  benchRatios,
+  calibrateFile,
+  calibrateModelFile,
+  checkFidelity,
+  checkTableCovers,
+  defaultCalibrationPath,
+  defaultQuantizedPath,
+  evalGate,
+  evalGateError,
+  evaluate,
+  fusedKernels,
+  interruptedError,
+  loadBatchJobs,
+  loadData,
+  makeEvaluator,
+  MIN_HELD_OUT_SAMPLES,
+  optimizedOpCounts,
+  parseQuantizeOptions,
+  planCalibrationTensors,
+  quantize,
+  quantizeGateError,
+  runBatch,
+  search,
+  searchModel,
+  sensitivity,
+  staticPlanCalibrationTensors,
+  type BatchJobOutcome,
+  type BatchRunOptions,
+  type BenchCallbacks,
+  type CalibrateFileOptions,
+  type CalibrateModelOptions,
+  type EvalCallbacks,
+  type Evaluator,
+  type EvaluatorOptions,
+  type LoadedData,
+  type QuantizeCallbacks,
+  type QuantizeProgress,
+  type QuantizeResult,
+  type QuantizeStage,
+  type SearchCalibrationProgress,
+  type SearchModelInputs,
+  type SearchModelOptions,
+  type SearchModelResult,
+  type SearchRunOptions,
+  type SearchRunResult,
+  type SensitivityRunOptions,
+  type SensitivityRunResult,
+  type TableCoverRequest,
+} from './pipeline/index.js';
+
+/** Reports: text/Markdown/HTML renderers of documents. */
+export {
+  renderBatchText,
+  renderBenchMarkdown,
+  renderBenchText,
+  renderEvalMarkdown,
+  renderEvalText,
+  searchHtml,
+  searchMarkdown,
+  sensitivityHtml,
+  sensitivityMarkdown,
+} from './report/index.js';
+
+/** Benchmark helpers. */
+export {
+  peakRssBytes,
+} from './bench/index.js';
