@@ -13,7 +13,7 @@ import { metricDrop } from '../quant/index.js';
 import type { ApplyPlanOptions } from '../rewrite/index.js';
 import { makeEvaluator } from './evaluator.js';
 import { loadData, type LoadedData } from './load-data.js';
-import { searchModel } from './search-model.js';
+import { parseSearchOptions, searchModel } from './search-model.js';
 
 /** One progress event of `quantize()`. */
 export type QuantizeStage = 'calibrate' | 'budget' | 'search' | 'rewrite' | 'verify' | 'save' | 'fidelity';
@@ -151,11 +151,8 @@ export async function meetBudget(model: Model, { opts, plan, table, rewrite, req
     model,
     { source, table, loadProbes, loadEval, rewrite, mapPlan, known },
     {
-      mode: plan.mode,
-      bits: levels,
-      metric,
-      maxDrop,
-      blockSize: opts.blockSize,
+      // The search settings of this budget, parsed once here (the door of --max-drop's search).
+      settings: parseSearchOptions({ mode: plan.mode, bits: levels, metric, maxDrop, blockSize: opts.blockSize }),
       evaluator: 'auto',
       onProgress: (e) => {
         if (e.phase === 'evaluate') progress({ stage: 'search', done: e.done, total: e.total, label: e.label });

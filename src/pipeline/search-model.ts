@@ -2,7 +2,24 @@
  * The search on an already loaded model: sensitivity (or a saved report) → searchPlan with the real
  * evaluator. Shared by `qtool search` (search.ts) and `qtool quantize --max-drop` (budget.ts).
  */
-import { parseDocument, readDocument, SensitivityReportSchema, type CalibrationTable, type EvalResult, type LayerBits, type Plan, type SearchOptions, type SearchReport, type SensitivityOptions, type SensitivityReport } from '../documents/index.js';
+import {
+  flattenIssues,
+  parseDocument,
+  readDocument,
+  SearchOptionsSchema,
+  SensitivityOptionsSchema,
+  SensitivityReportSchema,
+  type CalibrationTable,
+  type EvalResult,
+  type LayerBits,
+  type Plan,
+  type SearchOptions,
+  type SearchReport,
+  type SearchSettings,
+  type SensitivityOptions,
+  type SensitivityReport,
+} from '../documents/index.js';
+import { UsageError } from '../errors.js';
 import type { Model } from '../onnx/index.js';
 import type { ApplyPlanOptions } from '../rewrite/index.js';
 import { searchPlan, type SearchProgress } from '../search/index.js';
@@ -18,8 +35,8 @@ export interface SearchCalibrationProgress {
   total: number;
 }
 
-/** Options of the search on a loaded model (searchModel): the search settings, sensitivity and evaluator. */
-export interface SearchModelOptions extends SearchOptions {
+/** How the search measures, besides its settings: sensitivity (or a saved report), the evaluator, progress. */
+export interface SearchMeasureOptions {
   /** Reuse a sensitivity report instead of measuring. */
   sensitivityReport?: string;
   /** Sensitivity settings (few probes by default: the search only needs the order). */
@@ -31,6 +48,18 @@ export interface SearchModelOptions extends SearchOptions {
    */
   evaluator?: 'weights' | 'rewrite' | 'auto';
   onProgress?: (e: SearchProgress | SensitivityProgress | SearchCalibrationProgress) => void;
+}
+
+/** Options of searchModel: the parsed search settings (SearchOptionsSchema, parsed once by the door) and how to measure. */
+export interface SearchModelOptions extends SearchMeasureOptions {
+  settings: SearchSettings;
+}
+
+/** Parse the search options once (the doors of `qtool search` and `quantize --max-drop`); a bad value is a UsageError. */
+export function parseSearchOptions(options: SearchOptions): SearchSettings {
+  const r = SearchOptionsSchema.safeParse(options);
+  if (!r.success) throw new UsageError('E_FLAG', `invalid search options: ${flattenIssues(r.error)}`);
+  return r.data;
 }
 
 /** What searchModel needs besides the model: its identity, the table and the data as loaders. */
@@ -72,7 +101,8 @@ export interface SearchModelResult {
  * `search()` and `quantize({ maxDrop })` both call it.
  */
 export async function searchModel(model: Model, inputs: SearchModelInputs, opts: SearchModelOptions): Promise<SearchModelResult> {
-  const mode = opts.mode ?? 'weight-only';
+  const { settings } = opts;
+  const mode = settings.mode;
   const { source, table } = inputs;
   const mapPlan = inputs.mapPlan ?? ((p: Plan) => p);
   const notes: string[] = [];
@@ -90,15 +120,18 @@ export async function searchModel(model: Model, inputs: SearchModelInputs, opts:
     // Few probes: the search needs only the order. Static mode with measured static losses uses Ω only
     // for the report and the knapsack, so the Hessian gets the minimum (PaddleOCR det: 16.5 s → 3.9 s).
     const probeDefaults = isStaticMeasured ? { probes: 2, minProbes: 2, stabilityProbes: 0 } : { probes: 8, minProbes: 4, stabilityProbes: 1 };
-    const so = { ...probeDefaults, samples: 32, ...opts.sensitivity };
-    const bits = [...new Set<LayerBits>(opts.bits ?? [4, 8])].filter((b): b is 4 | 8 | 16 => b !== 'float');
-    const calib = await inputs.loadProbes(so.samples, so.seed ?? 1234);
+    const bits = [...new Set<LayerBits>(settings.bits)].filter((b): b is 4 | 8 | 16 => b !== 'float');
+    // The search's own sensitivity defaults over the schema's, then one parse.
+    const parsed = SensitivityOptionsSchema.safeParse({ ...probeDefaults, samples: 32, ...opts.sensitivity, bits: opts.sensitivity?.bits ?? bits });
+    if (!parsed.success) throw new UsageError('E_FLAG', `invalid sensitivity options: ${flattenIssues(parsed.error)}`);
+    const so = parsed.data;
+    const calib = await inputs.loadProbes(so.samples, so.seed);
     const output = model.proto.graph!.output[0].name;
-    const blockSize = opts.blockSize ?? 32;
+    const blockSize = settings.blockSize;
     const assignmentOutputs = isStaticMeasured
       ? async (a: Readonly<Record<string, LayerBits>>) => (await rewriteOutputs(model, mapPlan(staticPlan(a, blockSize)), table, calib.batches, output, inputs.rewrite)).outputs
       : undefined;
-    const r = await measureSensitivity(model, { batches: calib.batches, labels: calib.labels }, { ...so, bits: so.bits ?? bits, samples: calib.samples }, { onProgress: opts.onProgress, source, assignmentOutputs });
+    const r = await measureSensitivity(model, { batches: calib.batches, labels: calib.labels }, { ...so, samples: calib.samples }, { onProgress: opts.onProgress, source, assignmentOutputs });
     sens = parseDocument(r.report, SensitivityReportSchema);
     sensitivityRuns = r.stats.runs.reference + r.stats.runs.hessian + r.stats.runs.measured;
   }
@@ -113,7 +146,7 @@ export async function searchModel(model: Model, inputs: SearchModelInputs, opts:
   const sensitivityMs = performance.now() - t0;
   const evaluationStart = performance.now();
   const evalData = await inputs.loadEval();
-  const evaluator = await makeEvaluator(model, evalData, { metric: opts.metric ?? 'accuracy', path, table, blockSize: opts.blockSize, rewrite: inputs.rewrite });
+  const evaluator = await makeEvaluator(model, evalData, { metric: settings.metric, path, table, blockSize: settings.blockSize, rewrite: inputs.rewrite });
   const known = new Map((inputs.known ?? []).map((k) => [planKey(k.plan), k.result]));
   let evaluated = 0;
   const evaluate = async (plan: Plan): Promise<EvalResult> => {
@@ -125,7 +158,7 @@ export async function searchModel(model: Model, inputs: SearchModelInputs, opts:
   };
   let result;
   try {
-    result = await searchPlan(sens, evaluate, opts, { onProgress: opts.onProgress, source, orderBy });
+    result = await searchPlan(sens, evaluate, settings, { onProgress: opts.onProgress, source, orderBy });
   } finally {
     await evaluator.close();
   }

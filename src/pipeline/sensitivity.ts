@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import { writeDocument, type SensitivityOptions, type SensitivityReport } from '../documents/index.js';
-import { GateError } from '../errors.js';
+import { flattenIssues, SensitivityOptionsSchema, writeDocument, type SensitivityOptions, type SensitivityReport } from '../documents/index.js';
+import { GateError, UsageError } from '../errors.js';
 import { checkOutputPath, sha256, writeFileAtomic } from '../files.js';
 import { loadModel } from '../onnx/index.js';
 import { sensitivityHtml, sensitivityMarkdown } from '../report/index.js';
@@ -32,10 +32,13 @@ export interface SensitivityRunResult {
 export async function sensitivity(modelPath: string, opts: SensitivityRunOptions): Promise<SensitivityRunResult> {
   for (const out of [opts.output, opts.markdownOutput, opts.htmlOutput]) if (out) checkOutputPath(out);
   const model = loadModel(modelPath);
-  const samples = opts.samples ?? 64;
-  const data = await loadData(opts.data, model, { labels: opts.labels, subset: samples, seed: opts.seed ?? 1234, batchSize: samples });
   const { data: _d, labels: _l, output, markdownOutput, htmlOutput, failOver, onProgress, ...sensOpts } = opts;
-  const { report, stats } = await measureSensitivity(model, { batches: data.batches, labels: data.labels }, { ...sensOpts, samples: data.samples }, {
+  // Parsed once here; the settings (defaults applied) go down.
+  const parsed = SensitivityOptionsSchema.safeParse(sensOpts);
+  if (!parsed.success) throw new UsageError('E_FLAG', `invalid sensitivity options: ${flattenIssues(parsed.error)}`);
+  const settings = parsed.data;
+  const data = await loadData(opts.data, model, { labels: opts.labels, subset: settings.samples, seed: settings.seed, batchSize: settings.samples });
+  const { report, stats } = await measureSensitivity(model, { batches: data.batches, labels: data.labels }, { ...settings, samples: data.samples }, {
     onProgress,
     source: { file: modelPath, sha256: sha256(fs.readFileSync(modelPath)) },
   });
