@@ -218,6 +218,7 @@ export {
 
 /** Runtime: the onnxruntime-node session. */
 export {
+  modelSha256,
   Session,
   type SessionOptions,
 } from './runtime/index.js';
@@ -301,6 +302,8 @@ export {
   loadBatchJobs,
   loadData,
   makeEvaluator,
+  modelContext,
+  parseSearchOptions,
   MIN_HELD_OUT_SAMPLES,
   optimizedOpCounts,
   parseQuantizeOptions,
@@ -321,11 +324,13 @@ export {
   type Evaluator,
   type EvaluatorOptions,
   type LoadedData,
+  type ModelContext,
   type QuantizeCallbacks,
   type QuantizeProgress,
   type QuantizeResult,
   type QuantizeStage,
   type SearchCalibrationProgress,
+  type SearchMeasureOptions,
   type SearchModelInputs,
   type SearchModelOptions,
   type SearchModelResult,

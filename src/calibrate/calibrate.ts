@@ -1,10 +1,8 @@
-import * as fs from 'node:fs';
 import type { Dataset } from '../data/index.js';
 import { CalibrateOptionsSchema, flattenIssues, type CalibrateSettings, type CalibrateOptions, type CalibrationTable, type TensorRange } from '../documents/index.js';
 import { UsageError } from '../errors.js';
-import { sha256 } from '../files.js';
 import { GraphIndex, type Model } from '../onnx/index.js';
-import { Session, modelBytesForRuntime } from '../runtime/index.js';
+import { Session, modelSha256 } from '../runtime/index.js';
 import { toFloat32, type Tensor } from '../tensor/index.js';
 import { calibrationTensors, inferDTypes, withOutputs, withReductions, type ReductionOutputs } from './augment.js';
 import { ObserverPool, type ObservedBatchItem } from './observer-pool.js';
@@ -57,15 +55,6 @@ function floatView(t: Tensor): Float32Array | undefined {
   }
 }
 
-function modelHash(model: Model): string {
-  try {
-    if (fs.statSync(model.file).isFile()) return sha256(fs.readFileSync(model.file));
-  } catch {
-    // not a file on disk (built in memory): hash the serialized model
-  }
-  return sha256(modelBytesForRuntime(model));
-}
-
 /**
  * Collect activation statistics and ranges, batch by batch, in constant memory.
  *
@@ -105,7 +94,7 @@ export async function calibrate(model: Model, dataset: Dataset, options: Calibra
   return {
     kind: 'qtool.calibration',
     version: 1,
-    model: { file: model.file, sha256: modelHash(model) },
+    model: { file: model.file, sha256: modelSha256(model) },
     method: opts.method,
     settings: tableSettings,
     samples,

@@ -3,16 +3,14 @@
  * and, when it misses the budget, search per-layer levels (meetBudget → searchModel). Imports point
  * one way: quantize → budget → search-model → shared rooms.
  */
-import * as fs from 'node:fs';
-import { openDataset } from '../data/index.js';
 import type { CalibrationTable, EvalResult, Plan, QuantizeBudget, QuantizeSettings } from '../documents/index.js';
 import { InputError, UsageError } from '../errors.js';
-import { sha256 } from '../files.js';
-import { GraphIndex, quantizableLayers, type Model } from '../onnx/index.js';
+import { quantizableLayers } from '../onnx/index.js';
 import { metricDrop } from '../quant/index.js';
 import type { ApplyPlanOptions } from '../rewrite/index.js';
 import { makeEvaluator } from './evaluator.js';
 import { loadData, type LoadedData } from './load-data.js';
+import type { ModelContext } from './model-context.js';
 import { parseSearchOptions, searchModel } from './search-model.js';
 
 /** One progress event of `quantize()`. */
@@ -42,7 +40,7 @@ export const MIN_HELD_OUT_SAMPLES = 4;
  * Check the --max-drop options and pick the evaluation set: --eval, or the last 25% of --data (at
  * least MIN_HELD_OUT_SAMPLES) kept out of calibration.
  */
-export async function prepareBudget(model: Model, opts: QuantizeSettings, plan: Plan): Promise<BudgetRequest> {
+export async function prepareBudget(ctx: ModelContext, opts: QuantizeSettings, plan: Plan): Promise<BudgetRequest> {
   if (opts.plan) throw new UsageError('E_OPTION_CONFLICT', '--max-drop and --plan are alternatives: --max-drop finds the plan');
   const metric = opts.metric ?? (opts.evalLabels ? 'accuracy' : 'cosine');
   const levels: QuantizeBudget['levels'] = opts.bits === 4 ? [8, 4] : ['float', 8];
@@ -51,11 +49,11 @@ export async function prepareBudget(model: Model, opts: QuantizeSettings, plan: 
   }
   if (metric === 'accuracy' && !opts.evalLabels) throw new UsageError('E_FLAG', '--metric accuracy: expected --eval-labels, got none');
   if (opts.eval) {
-    const ds = await openDataset(opts.eval, model);
+    const ds = await ctx.dataset(opts.eval);
     return { metric, levels, eval: { source: opts.eval, samples: ds.sampleCount, isHeldOut: false }, calibSamples: opts.samples };
   }
   if (!opts.data) throw new UsageError('E_FLAG', `--max-drop: expected evaluation data (--eval, or --data to hold out a part of), got ${opts.calib ? 'only --calib' : 'neither'}`);
-  const n = (await openDataset(opts.data, model)).sampleCount;
+  const n = (await ctx.dataset(opts.data)).sampleCount;
   const heldOut = Math.max(MIN_HELD_OUT_SAMPLES, Math.floor(n / 4));
   if (n - heldOut < 1) {
     throw new InputError('E_DATA_EMPTY', `--max-drop without --eval: expected at least ${heldOut + 1} samples (${heldOut} held out for evaluation, the rest for calibration), got ${n}: give --eval`, { file: opts.data });
@@ -86,12 +84,13 @@ export interface MeetBudgetOptions {
  * search (searchModel) over {float, 8} (or {8, 4} at --bits 4) with the same table and rewrite options
  * to keep the fewest most sensitive layers at the higher level. Returns the plan to write.
  */
-export async function meetBudget(model: Model, { opts, plan, table, rewrite, req, progress }: MeetBudgetOptions): Promise<{ plan: Plan; summary: QuantizeBudget }> {
+export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite, req, progress }: MeetBudgetOptions): Promise<{ plan: Plan; summary: QuantizeBudget }> {
+  const { model } = ctx;
   const { metric, levels } = req;
   const maxDrop = opts.maxDrop!;
   const dropUnit = metric === 'accuracy' || metric === 'agreement' ? 'points' : 'percent';
   const notes: string[] = [];
-  const layers = quantizableLayers(new GraphIndex(model.proto.graph!, model.file));
+  const layers = quantizableLayers(ctx.index);
   const opTypeOf = new Map(layers.map((l) => [l.id, l.opType]));
   const low = opts.bits;
   // The plan written for a per-layer level assignment: the uniform plan, with the layers the search
@@ -143,7 +142,7 @@ export async function meetBudget(model: Model, { opts, plan, table, rewrite, req
 
   // Search: the same evaluation data, table and rewrite options; the uniform (and reference) results are reused.
   progress({ stage: 'search' });
-  const source = { file: model.file, sha256: model.file !== '<bytes>' && fs.existsSync(model.file) ? sha256(fs.readFileSync(model.file)) : '' };
+  const source = ctx.source;
   const loadProbes = (subset: number, seed: number): Promise<LoadedData> =>
     opts.data ? loadData(opts.data, model, { maxSamples: req.calibSamples, subset, seed, batchSize: subset }) : loadEval();
   if (!opts.data) notes.push('sensitivity probes: the evaluation data (no --data given)');

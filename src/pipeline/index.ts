@@ -12,3 +12,4 @@ export * from './verify.js';
 export * from './budget.js';
 export * from './search-model.js';
 export { interruptedError } from './child-process.js';
+export * from './model-context.js';

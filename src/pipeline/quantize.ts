@@ -5,7 +5,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { calibrate } from '../calibrate/index.js';
-import { openDataset } from '../data/index.js';
 import {
   CalibrationTableSchema,
   PlanSchema,
@@ -22,10 +21,11 @@ import {
 } from '../documents/index.js';
 import { GateError, UsageError } from '../errors.js';
 import { checkOutputPath } from '../files.js';
-import { loadModel, saveModel, type Model } from '../onnx/index.js';
+import { saveModel, type Model } from '../onnx/index.js';
 import { applyPlan, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
 import { meetBudget, prepareBudget, type QuantizeProgress } from './budget.js';
 import { checkTableCovers, planCalibrationTensors } from './calibration-plan.js';
+import { modelContext } from './model-context.js';
 import { checkFidelity, optimizedOpCounts } from './verify.js';
 
 export type { QuantizeStage, QuantizeProgress } from './budget.js';
@@ -65,7 +65,8 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   const opts = parseQuantizeOptions(input);
   const progress = callbacks.onProgress ?? (() => {});
   if (opts.data && opts.calib) throw new UsageError('E_OPTION_CONFLICT', '--data and --calib are alternatives: give one');
-  const model = typeof source === 'string' ? loadModel(source) : source;
+  const ctx = modelContext(source);
+  const { model } = ctx;
   const plan = opts.plan ? readDocument(opts.plan, PlanSchema) : uniformPlan({ bits: opts.bits, mode: resolveMode(opts), blockSize: opts.blockSize, groupSize: opts.groupSize, symmetric: opts.symmetric, weightClip: opts.weightClip });
   if (plan.mode === 'static' && !opts.data && !opts.calib) {
     throw new UsageError('E_OPTION_CONFLICT', 'static quantization needs calibration data: give --data or --calib, or use --mode dynamic');
@@ -89,7 +90,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   if (opts.maxDrop === undefined && (opts.eval || opts.evalLabels || opts.metric)) {
     throw new UsageError('E_FLAG', `${opts.eval ? '--eval' : opts.evalLabels ? '--eval-labels' : '--metric'}: expected --max-drop (the budget it measures), got none`);
   }
-  const budget = opts.maxDrop !== undefined ? await prepareBudget(model, opts, plan) : undefined;
+  const budget = opts.maxDrop !== undefined ? await prepareBudget(ctx, opts, plan) : undefined;
   const calibSamples = budget?.calibSamples ?? opts.samples;
   let table: CalibrationTable | undefined;
   let calibration: QuantizeSummary['calibration'];
@@ -100,7 +101,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
       calibration = { source: opts.calib, method: table.method, samples: table.samples };
     } else {
       // Only the ranges this plan reads are observed (declare statistics, collect once).
-      const dataset = await openDataset(opts.data!, model, { maxSamples: calibSamples });
+      const dataset = await ctx.dataset(opts.data!, { maxSamples: calibSamples });
       table = await calibrate(model, dataset, {
         method: opts.method,
         batchSize: opts.batchSize,
@@ -115,7 +116,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
 
   let finalPlan = plan;
   let budgetSummary: QuantizeBudget | undefined;
-  if (budget) ({ plan: finalPlan, summary: budgetSummary } = await meetBudget(model, { opts, plan, table, rewrite: rewriteOpts, req: budget, progress }));
+  if (budget) ({ plan: finalPlan, summary: budgetSummary } = await meetBudget(ctx, { opts, plan, table, rewrite: rewriteOpts, req: budget, progress }));
 
   progress({ stage: 'rewrite' });
   const rewritten = applyPlan(model, finalPlan, table, rewriteOpts);
@@ -139,7 +140,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     fidelity = await checkFidelity(model, out, opts.data, opts.fidelitySamples, opts.batchSize);
   }
 
-  const inputBytes = model.file !== '<bytes>' && fs.existsSync(model.file) ? fileBytes(model.file) : 0;
+  const inputBytes = ctx.sizeBytes;
   const outputBytes = fileBytes(out) + saved.externalFiles.reduce((a, f) => a + fileBytes(f), 0);
   const summary: QuantizeSummary = {
     kind: 'qtool.quantize-summary',

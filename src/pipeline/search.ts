@@ -3,15 +3,15 @@
  */
 import * as fs from 'node:fs';
 import { calibrate } from '../calibrate/index.js';
-import { openDataset } from '../data/index.js';
 import { CalibrationTableSchema, readDocument, writeDocument, type CalibrateOptions, type CalibrationTable, type Plan, type SearchOptions, type SearchReport, type SearchSettings, type SensitivityReport } from '../documents/index.js';
 import { GateError, UsageError } from '../errors.js';
-import { checkOutputPath, sha256, writeFileAtomic } from '../files.js';
-import { GraphIndex, loadModel, saveModel, type Model } from '../onnx/index.js';
+import { checkOutputPath, writeFileAtomic } from '../files.js';
+import { saveModel } from '../onnx/index.js';
 import { searchHtml, searchMarkdown } from '../report/index.js';
 import { applyPlan } from '../rewrite/index.js';
 import { allInt8Plan, checkTableCovers, planCalibrationTensors } from './calibration-plan.js';
 import { loadData } from './load-data.js';
+import { modelContext, type ModelContext } from './model-context.js';
 import { parseSearchOptions, searchModel, type SearchMeasureOptions } from './search-model.js';
 import { fusedKernels, optimizedOpCounts } from './verify.js';
 
@@ -58,8 +58,8 @@ export interface SearchRunResult {
 export async function search(modelPath: string, opts: SearchRunOptions): Promise<SearchRunResult> {
   for (const out of [opts.planOutput, opts.reportOutput, opts.markdownOutput, opts.htmlOutput, opts.modelOutput]) if (out) checkOutputPath(out);
   const settings = parseSearchOptions(opts);
-  const model = loadModel(modelPath);
-  const source = { file: modelPath, sha256: sha256(fs.readFileSync(modelPath)) };
+  const ctx = modelContext(modelPath);
+  const { model, source } = ctx;
   const mode = settings.mode;
   if (opts.table && opts.calib) throw new UsageError('E_OPTION_CONFLICT', 'search: table and --calib are alternatives: give one');
   const notes: string[] = [];
@@ -67,11 +67,11 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
   // Static mode: one calibration pass; every evaluation and every measured sensitivity term reuses it.
   let table = opts.table ?? (opts.calib ? readDocument(opts.calib, CalibrationTableSchema) : undefined);
   if (mode === 'static' && !table) {
-    table = await calibrateOnce(model, opts, settings);
+    table = await calibrateOnce(ctx, opts, settings);
     notes.push(`static: calibrated once on ${opts.data} (${table.samples} samples, ${table.method}, the ${Object.keys(table.tensors).length} tensors the all-8-bit static plan reads); every evaluation is applyPlan with this table`);
   } else if (mode === 'static') {
     checkTableCovers(table!, opts.calib ?? modelPath, model, {
-      plan: allInt8Plan(new GraphIndex(model.proto.graph!, model.file), settings.blockSize),
+      plan: allInt8Plan(ctx.index, settings.blockSize),
       check: 'always',
       fix: 'recalibrate with `qtool calibrate` (default tensors) or let search calibrate on --data',
     });
@@ -139,9 +139,10 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
  * (planCalibrationTensors): every plan the search evaluates quantizes a subset of those layers (the
  * rest float or weight-only int4, which read no ranges), so it reads a subset of those ranges.
  */
-async function calibrateOnce(model: Model, opts: SearchRunOptions, settings: SearchSettings): Promise<CalibrationTable> {
-  const tensors = planCalibrationTensors(model, allInt8Plan(new GraphIndex(model.proto.graph!, model.file), settings.blockSize));
-  const dataset = await openDataset(opts.data, model, { maxSamples: opts.calibration?.maxSamples });
+async function calibrateOnce(ctx: ModelContext, opts: SearchRunOptions, settings: SearchSettings): Promise<CalibrationTable> {
+  const { model } = ctx;
+  const tensors = planCalibrationTensors(model, allInt8Plan(ctx.index, settings.blockSize));
+  const dataset = await ctx.dataset(opts.data, { maxSamples: opts.calibration?.maxSamples });
   return calibrate(model, dataset, {
     ...opts.calibration,
     tensors,

@@ -1,11 +1,10 @@
-import * as fs from 'node:fs';
 import { flattenIssues, SensitivityOptionsSchema, writeDocument, type SensitivityOptions, type SensitivityReport } from '../documents/index.js';
 import { GateError, UsageError } from '../errors.js';
-import { checkOutputPath, sha256, writeFileAtomic } from '../files.js';
-import { loadModel } from '../onnx/index.js';
+import { checkOutputPath, writeFileAtomic } from '../files.js';
 import { sensitivityHtml, sensitivityMarkdown } from '../report/index.js';
 import { measureSensitivity, type SensitivityProgress, type SensitivityStats } from '../sensitivity/index.js';
 import { loadData } from './load-data.js';
+import { modelContext } from './model-context.js';
 
 export interface SensitivityRunOptions extends SensitivityOptions {
   /** Calibration data (the probe subset is drawn from it). */
@@ -31,7 +30,8 @@ export interface SensitivityRunResult {
 /** `qtool sensitivity`: load, draw the seeded probe subset, measure, write JSON/Markdown/HTML, gate. */
 export async function sensitivity(modelPath: string, opts: SensitivityRunOptions): Promise<SensitivityRunResult> {
   for (const out of [opts.output, opts.markdownOutput, opts.htmlOutput]) if (out) checkOutputPath(out);
-  const model = loadModel(modelPath);
+  const ctx = modelContext(modelPath);
+  const { model } = ctx;
   const { data: _d, labels: _l, output, markdownOutput, htmlOutput, failOver, onProgress, ...sensOpts } = opts;
   // Parsed once here; the settings (defaults applied) go down.
   const parsed = SensitivityOptionsSchema.safeParse(sensOpts);
@@ -40,7 +40,7 @@ export async function sensitivity(modelPath: string, opts: SensitivityRunOptions
   const data = await loadData(opts.data, model, { labels: opts.labels, subset: settings.samples, seed: settings.seed, batchSize: settings.samples });
   const { report, stats } = await measureSensitivity(model, { batches: data.batches, labels: data.labels }, { ...settings, samples: data.samples }, {
     onProgress,
-    source: { file: modelPath, sha256: sha256(fs.readFileSync(modelPath)) },
+    source: ctx.source,
   });
   const markdown = sensitivityMarkdown(report);
   if (output) writeDocument(output, report);

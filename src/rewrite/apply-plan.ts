@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import type { CalibrationTable, LayerRecord, Plan } from '../documents/index.js';
-import { ModelError, UsageError } from '../errors.js';
+import { InternalError, ModelError, UsageError } from '../errors.js';
 import { GraphIndex, getAttr, getIntsAttr, nodeId, OperatorSetIdProtoSchema, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
 import type { Edit, RangeLookup } from './edits.js';
 import { activationParams, emitActivation, emitBias, emitWeight, minWeightScalesForBias, type ActivationQuant } from './emit-qdq.js';
@@ -94,7 +94,7 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
     zpType: activationType,
     params: (t: string) => {
       const cur = scaleSource(shares, scope, t);
-      if (!readable.get(scope)?.has(cur)) throw new Error(`internal: emission reads the range of "${cur}", which emissionRanges does not list`);
+      if (!readable.get(scope)?.has(cur)) throw new InternalError(`emission reads the range of "${cur}", which emissionRanges does not list`);
       const r = rangeIn(scope, cur);
       if (narrowedTensors.has(cur)) usedNarrowed.add(cur);
       if (!r.ok) throw new ModelError('E_INTERNAL_RANGE', `tensor "${cur}" was marked for quantization without a usable range`, { file: model.file });
@@ -196,7 +196,7 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
 }
 
 function assertNever(x: never): never {
-  throw new Error(`internal: unhandled edit ${JSON.stringify(x)}`);
+  throw new InternalError(`unhandled edit ${JSON.stringify(x)}`);
 }
 
 /** Float bytes of a layer's weight (and bias, when the layer has one). */

@@ -1,3 +1,4 @@
+import { InternalError } from '../errors.js';
 import type { GraphScope, NodeProto } from '../onnx/index.js';
 import { affineParams, groupLayout, quantRange, quantizeValue, quantizeWeight, roundHalfEven, searchWeightClip, type AffineParams, type QuantizedWeight } from '../quant/index.js';
 import type { WeightSpec } from './edits.js';
@@ -161,7 +162,7 @@ export function minWeightScalesForBias(st: EmitState, scope: GraphScope, node: N
  */
 export function emitBias(st: EmitState, scope: GraphScope, node: NodeProto, input: number, activation: string, weightInput: number, aq: ActivationQuant, multiplier = 1): boolean {
   const ws = st.weightScales.get(node)?.get(weightInput);
-  if (!ws) throw new Error(`internal: bias of ${node.name} before its weight`);
+  if (!ws) throw new InternalError(`bias of ${node.name} before its weight`);
   const b = node.input[input];
   const { data } = st.constantFloat(b, scope);
   const sx = aq.params(activation).scale;

@@ -1,3 +1,4 @@
+import { InternalError } from '../errors.js';
 import {
   makeNode,
   nodeId,
@@ -104,7 +105,7 @@ export class EmitState {
 
   cloneOf(node: NodeProto): NodeProto {
     const c = this.clone.nodes.get(node);
-    if (!c) throw new Error(`internal: node ${node.name} has no clone`);
+    if (!c) throw new InternalError(`node ${node.name} has no clone`);
     return c;
   }
 
@@ -185,7 +186,7 @@ export class EmitState {
   /** A constant's values as float32 (initializer or Constant node). */
   constantFloat(name: string, scope: GraphScope): { data: Float32Array; dims: number[] } {
     const t = this.index.constant(name, scope);
-    if (!t) throw new Error(`internal: "${name}" is not constant`);
+    if (!t) throw new InternalError(`"${name}" is not constant`);
     this.touchedConstants.add(name);
     return { data: toFloat32(tensorFromProto(t, this.model)), dims: t.dims.map(Number) };
   }

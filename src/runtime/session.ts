@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { toBinary } from '@bufbuild/protobuf';
 import { OrtError } from '../errors.js';
+import { sha256 } from '../files.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -144,4 +145,17 @@ export function fromOrtTensor(v: ort.Tensor): Tensor {
   const dims = [...v.dims];
   const dtype = v.type as DType;
   return makeTensor(dtype, dims, v.data as never);
+}
+
+/**
+ * The one rule for a model's sha256 (calibration tables, sensitivity and search reports): the bytes
+ * of its file when it is a file on disk, else of the serialized model (built or changed in memory).
+ */
+export function modelSha256(model: Model): string {
+  try {
+    if (fs.statSync(model.file).isFile()) return sha256(fs.readFileSync(model.file));
+  } catch {
+    // not a file on disk: hash the serialized model
+  }
+  return sha256(modelBytesForRuntime(model));
 }

@@ -1,5 +1,4 @@
 import { InputError } from '../errors.js';
-import { sha256 } from '../files.js';
 import {
   SensitivityOptionsSchema,
   type CandidateBits,
@@ -20,7 +19,7 @@ import {
   quantErrorSq,
   weightSizeBytes,
 } from '../quant/index.js';
-import { Session, modelBytesForRuntime, type Feeds } from '../runtime/index.js';
+import { Session, modelSha256, type Feeds } from '../runtime/index.js';
 import { makeTensor, toFloat32, type Tensor } from '../tensor/index.js';
 import { hutchinsonTrace } from './hutchinson.js';
 import { ActivationStats, layerwiseView, reconstructionError, type ActivationStatsResult, type LayerwiseView } from './layerwise.js';
@@ -267,7 +266,7 @@ export async function measureSensitivity(
     const report: SensitivityReport = {
       kind: 'qtool.sensitivity',
       version: 1,
-      model: hooks.source ?? { file: model.file, sha256: sha256(modelBytesForRuntime(model)) },
+      model: hooks.source ?? { file: model.file, sha256: modelSha256(model) },
       loss,
       output,
       measuredPath,

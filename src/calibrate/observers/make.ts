@@ -1,3 +1,4 @@
+import { InternalError } from '../../errors.js';
 /** Observer construction by method. Imports no zod schemas: the observer worker threads load only this. */
 import type { CalibrationMethod } from '../../documents/index.js';
 import { entropyObserver } from './entropy.js';
@@ -23,7 +24,7 @@ export function makeObserver(method: CalibrationMethod, s: ObserverSettings): Ob
       return mseObserver(s);
     default: {
       const never: never = method;
-      throw new Error(`unknown calibration method ${String(never)}`);
+      throw new InternalError(`unknown calibration method ${String(never)}`);
     }
   }
 }
