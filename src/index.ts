@@ -23,6 +23,7 @@ export {
 
 /** Files: atomic writes, paths, hashing. */
 export {
+  checkOutputPath,
   fileExists,
   removePendingTempFiles,
   resolveInside,
@@ -95,6 +96,7 @@ export {
   BatchJobSchema,
   BatchJobsSchema,
   BatchJobStatusSchema,
+  BatchOptionsSchema,
   BatchRecipeSchema,
   BatchSummarySchema,
   BenchBatchResultSchema,
@@ -139,10 +141,12 @@ export {
   SearchEvaluationSchema,
   SearchMetricSchema,
   SearchOptionsSchema,
+  SearchRunOptionsSchema,
   SearchReportSchema,
   SearchStepSchema,
   SensitivityLossSchema,
   SensitivityOptionsSchema,
+  SensitivityRunOptionsSchema,
   SensitivityReportSchema,
   stringifyDocument,
   TensorRangeSchema,
@@ -155,6 +159,7 @@ export {
   type BatchJobResult,
   type BatchJobs,
   type BatchJobStatus,
+  type BatchOptions,
   type BatchRecipe,
   type BatchSummary,
   type BenchBatchResult,

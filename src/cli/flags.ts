@@ -29,6 +29,10 @@ export function flagParser(Usage: UsageErrorClass) {
       }
       return n;
     },
+    /** A UsageError E_FLAG with this message (exit 2). */
+    usage(message: string): UsageError {
+      return new Usage('E_FLAG', message);
+    },
     /** A flag whose value must be one of `choices`. */
     oneOf<T extends string>(flag: string, value: string | undefined, choices: readonly T[]): T | undefined {
       if (value === undefined) return undefined;
@@ -56,6 +60,8 @@ interface SchemaField {
   unwrap?: () => SchemaField;
   readonly options?: readonly unknown[];
   readonly def?: { readonly type?: string };
+  /** The item schema of an array field. */
+  readonly element?: SchemaField;
 }
 
 /** An option schema of src/documents/*-options.ts (a zod object). */
@@ -128,6 +134,16 @@ function kindOf(field: SchemaField, spec: FlagSpec): NonNullable<FlagSpec['kind'
   return 'string';
 }
 
+/** The field's description, or that of the schema it wraps (a `.default()` on a described enum). */
+function descriptionOf(field: SchemaField): string {
+  let f: SchemaField | undefined = field;
+  while (f) {
+    if (f.description) return f.description;
+    f = typeof f.unwrap === 'function' && f.def?.type !== 'array' ? f.unwrap() : undefined;
+  }
+  return '';
+}
+
 function defaultOf(field: SchemaField): unknown {
   const r = field.safeParse(undefined);
   return r.success ? r.data : undefined;
@@ -138,14 +154,42 @@ export function flagHelp(schema: OptionSchema, spec: FlagSpec): string {
   const field = fieldOf(schema, spec);
   const kind = kindOf(field, spec);
   const { choices } = innerOf(field);
-  const description = field.description ?? '';
+  const description = descriptionOf(field);
   const parts = [kind === 'negate' ? `do not ${description}` : description];
   if (choices && kind !== 'negate' && kind !== 'boolean') parts[0] += `: ${choices.join(' | ')}`;
   if (spec.note) parts.push(spec.note);
   if (kind === 'list') parts.push('(comma-separated, repeatable)');
   const d = defaultOf(field);
   if (kind !== 'negate' && kind !== 'boolean' && kind !== 'list' && d !== undefined) parts.push(`(default ${String(d)})`);
+  if (kind === 'list' && Array.isArray(d) && d.length > 0) parts.push(`(default ${d.join(',')})`);
   return parts.filter(Boolean).join(' ');
+}
+
+/** The array schema of a list field (through optional/default), or undefined. */
+function arrayOf(field: SchemaField): SchemaField | undefined {
+  let f = field;
+  while (f.def?.type !== 'array' && typeof f.unwrap === 'function') f = f.unwrap();
+  return f.def?.type === 'array' ? f : undefined;
+}
+
+/**
+ * The items of a list flag as the schema's item type wants them: one of the item's choices (4,8,float
+ * for `z.literal` unions, matched by their text), a number (flagParser.number with the row's `number`
+ * options) for number items, else the text as is.
+ */
+function listItems(name: string, raw: readonly string[], field: SchemaField, spec: FlagSpec, parser: ReturnType<typeof flagParser>): unknown[] {
+  const element = arrayOf(field)?.element;
+  if (!element) return [...raw];
+  const { type, choices } = innerOf(element);
+  if (choices) {
+    return raw.map((item) => {
+      const c = choices.find((choice) => String(choice) === item.trim());
+      if (c === undefined) throw parser.usage(`${name}: expected a list of ${choices.join(', ')}, got "${raw.join(',')}"`);
+      return c;
+    });
+  }
+  if (type === 'number') return raw.map((item) => parser.number(name, item, spec.number));
+  return [...raw];
 }
 
 /** Minimal commander surface used here (the Command type stays commander's). */
@@ -203,7 +247,7 @@ export function readFlags(flags: FlagValues, schema: OptionSchema, table: readon
         out[spec.field] = parser.oneOf(name, String(raw), (innerOf(field).choices ?? []).map(String));
         break;
       case 'list':
-        out[spec.field] = raw;
+        out[spec.field] = listItems(name, raw as string[], field, spec, parser);
         break;
       case 'string':
         out[spec.field] = String(raw);

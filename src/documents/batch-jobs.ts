@@ -10,9 +10,31 @@ export type BatchRecipe = z.output<typeof BatchRecipeSchema>;
  * The written form of a recipe: every field optional and without defaults (so a job's recipe only
  * overrides what it names over the file's `defaults`), unknown keys refused.
  */
-export const WrittenRecipeSchema = z.strictObject(
-  Object.fromEntries(Object.entries(BatchRecipeSchema.shape).map(([k, v]) => [k, (v instanceof z.ZodDefault ? (v.unwrap() as z.ZodType) : (v as z.ZodType)).optional()])),
+export const WrittenRecipeSchema = z.preprocess(
+  renameDeprecatedRecipeKeys,
+  z.strictObject(
+    Object.fromEntries(Object.entries(BatchRecipeSchema.shape).map(([k, v]) => [k, (v instanceof z.ZodDefault ? (v.unwrap() as z.ZodType) : (v as z.ZodType)).optional()])),
+  ),
 ) as unknown as z.ZodType<Partial<z.input<typeof BatchRecipeSchema>>>;
+
+/**
+ * Old recipe keys still read: "format" (before the option was named int4Format) is an alias of
+ * "int4Format", so job files written for earlier versions keep working. When both are given the
+ * strict recipe refuses "format" as an unknown key.
+ */
+const DEPRECATED_RECIPE_KEYS: Readonly<Record<string, string>> = { format: 'int4Format' };
+
+function renameDeprecatedRecipeKeys(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const [old, key] of Object.entries(DEPRECATED_RECIPE_KEYS)) {
+    if (old in out && !(key in out)) {
+      out[key] = out[old];
+      delete out[old];
+    }
+  }
+  return out;
+}
 
 /** Optional accuracy gate run on the job's output after it is written (like `qtool eval`). */
 export const BatchGateSchema = z.object({
@@ -102,3 +124,11 @@ export const BatchSummarySchema = z.object({
   jobs: z.array(BatchJobResultSchema),
 });
 export type BatchSummary = z.infer<typeof BatchSummarySchema>;
+
+/** Options of `qtool batch` (the CLI's flag table takes help text and defaults from here). */
+export const BatchOptionsSchema = z.object({
+  concurrency: z.number().int().positive().default(1).describe('jobs run at once, each in its own process'),
+  force: z.boolean().default(false).describe('redo jobs whose output and inputs are unchanged'),
+  summaryFile: z.string().optional().describe('where to write the JSON summary (default: <jobs>.summary.json next to the jobs file)'),
+});
+export type BatchOptions = z.input<typeof BatchOptionsSchema>;

@@ -17,7 +17,12 @@ export interface EvalResult {
 
 /** Options of searchPlan (library) and `qtool search` (CLI). Defined once, here. */
 export const SearchOptionsSchema = z.object({
-  bits: z.array(LayerBitsSchema).min(2).default([4, 8]).describe("precision levels to choose from, e.g. 4,8 or 4,8,float"),
+  bits: z
+    .array(LayerBitsSchema)
+    .min(2)
+    .refine((b) => new Set(b).size >= 2, 'expected at least two distinct levels')
+    .default([4, 8])
+    .describe('precision levels to choose from, e.g. 4,8 or 4,8,float'),
   metric: SearchMetricSchema.default('accuracy'),
   maxDrop: z
     .number()
@@ -32,6 +37,32 @@ export const SearchOptionsSchema = z.object({
 });
 export type SearchOptions = z.input<typeof SearchOptionsSchema>;
 export type SearchSettings = z.output<typeof SearchOptionsSchema>;
+
+/**
+ * Options of the `search()` door and `qtool search`: the search options plus the data, how to measure
+ * and the files written. The CLI's flag table (cli/commands/search.ts) takes help text and defaults
+ * from here; the stage (searchPlan) only sees SearchOptionsSchema.
+ */
+export const SearchRunOptionsSchema = SearchOptionsSchema.extend({
+  data: z.string().describe('calibration inputs (sensitivity probes; with --mode static also the one calibration pass)'),
+  labels: z.string().optional().describe('calibration labels .npy (sensitivity loss ce)'),
+  eval: z.string().describe('evaluation inputs'),
+  evalLabels: z.string().optional().describe('evaluation labels .npy (needed for metric accuracy/perplexity)'),
+  evalSamples: z.number().int().positive().optional().describe('use only the first N evaluation samples'),
+  calib: z.string().optional().describe('mode static: reuse a calibration table (qtool calibrate) instead of calibrating on the data'),
+  evaluator: z
+    .enum(['auto', 'rewrite', 'weights'])
+    .default('auto')
+    .describe('how a plan is measured; auto: rewrite unless the model is large; rewrite: applyPlan + onnxruntime per evaluation (the written model is the one measured); weights: fake-quantized weights, one session'),
+  sensitivityReport: z.string().optional().describe('reuse a sensitivity report instead of measuring'),
+  probes: z.number().int().positive().optional().describe('Hessian probes per layer when measuring sensitivity (default 8; 2 with mode static, where measured static losses order the layers)'),
+  planOutput: z.string().optional().describe('write the plan (qtool.plan/1)'),
+  modelOutput: z.string().optional().describe('write the quantized model'),
+  reportOutput: z.string().optional().describe('write the search report (qtool.search-report/1)'),
+  markdownOutput: z.string().optional().describe('write the Markdown report'),
+  htmlOutput: z.string().optional().describe('write a self-contained HTML page with the size-vs-metric chart and Pareto front'),
+  force: z.boolean().default(false).describe('overwrite existing output files'),
+});
 
 export const SearchEvaluationSchema = z.object({
   index: z.number().int(),

@@ -29,6 +29,21 @@ export const SensitivityOptionsSchema = z.object({
 export type SensitivityOptions = z.input<typeof SensitivityOptionsSchema>;
 export type SensitivitySettings = z.output<typeof SensitivityOptionsSchema>;
 
+/**
+ * Options of the `sensitivity()` door and `qtool sensitivity`: the measurement options plus the data,
+ * the files written and the gate. The CLI's flag table takes help text and defaults from here; the
+ * stage (measureSensitivity) only sees SensitivityOptionsSchema.
+ */
+export const SensitivityRunOptionsSchema = SensitivityOptionsSchema.extend({
+  data: z.string().describe('calibration inputs (.npy/.npz/folder/.jsonl); a seeded subset is used'),
+  labels: z.string().optional().describe('labels .npy (one class id per sample): loss ce'),
+  output: z.string().optional().describe('write the report (qtool.sensitivity/1) to this file'),
+  markdownOutput: z.string().optional().describe('write the Markdown table to this file'),
+  htmlOutput: z.string().optional().describe('write a self-contained HTML page with an SVG bar chart'),
+  failOver: z.number().optional().describe("exit 4 (after writing) when any layer's measured loss exceeds this"),
+  force: z.boolean().default(false).describe('overwrite existing output files'),
+});
+
 export const HessianEstimateSchema = z.object({
   /** Hutchinson estimate of tr(H) of the loss w.r.t. this layer's weights. */
   trace: z.number(),

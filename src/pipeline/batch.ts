@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   BatchJobRecordSchema,
+  BatchOptionsSchema,
+  flattenIssues,
   BatchJobsSchema,
   BatchRecipeSchema,
   readDocument,
@@ -27,8 +29,9 @@ import { describeFsError } from '../files.js';
 import { childScript, interruptedError, runChild } from './child-process.js';
 import { evalGateCode } from './eval.js';
 
+/** Options of runBatch; concurrency, force and summaryFile are described (help text, defaults) in BatchOptionsSchema. */
 export interface BatchRunOptions {
-  /** Jobs run at once, each in its own child process (default 1). */
+  /** Jobs run at once, each in its own child process. */
   concurrency?: number;
   /** Redo jobs even when their output and hashes are unchanged. */
   force?: boolean;
@@ -147,8 +150,10 @@ export function removeChildTempFiles(output: string, pid: number | undefined): v
  * failed job: callers check `summary.counts.failed`.
  */
 export async function runBatch(jobsFile: string, options: BatchRunOptions = {}): Promise<BatchSummary> {
-  const concurrency = options.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('E_FLAG', `--concurrency: expected a positive integer, got ${concurrency}`);
+  // Parsed once here (BatchOptionsSchema holds the defaults).
+  const parsed = BatchOptionsSchema.safeParse({ concurrency: options.concurrency, force: options.force, summaryFile: options.summaryFile });
+  if (!parsed.success) throw new UsageError('E_FLAG', `invalid batch options: ${flattenIssues(parsed.error)}`);
+  const { concurrency, force } = parsed.data;
   const jobs = loadBatchJobs(jobsFile);
   if (options.summaryFile) checkSummaryPath(options.summaryFile, jobs);
   const results: BatchJobResult[] = new Array(jobs.length);
@@ -165,7 +170,7 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
       result = { ...base, status: 'interrupted', durationMs: 0 };
     } else {
       const inputs = jobInputHashes(job);
-      const stale = options.force ? 'forced' : staleReason(job, inputs);
+      const stale = force ? 'forced' : staleReason(job, inputs);
       if (!stale) {
         result = { ...base, status: 'skipped', note: 'output and input hashes unchanged', durationMs: Date.now() - t0, outputBytes: fs.statSync(job.output).size };
       } else {

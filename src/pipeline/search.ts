@@ -15,7 +15,10 @@ import { modelContext, type ModelContext } from './model-context.js';
 import { parseSearchOptions, searchModel, type SearchMeasureOptions } from './search-model.js';
 import { fusedKernels, optimizedOpCounts } from './verify.js';
 
-/** Options of `search()`: the search options (SearchOptionsSchema), how to measure, and the command's files. */
+/**
+ * Options of `search()`: the search options (SearchOptionsSchema), how to measure, and the command's
+ * files; the fields `qtool search` sets are described (help text, defaults) in SearchRunOptionsSchema.
+ */
 export interface SearchRunOptions extends SearchOptions, SearchMeasureOptions {
   /** Calibration data (sensitivity probes). */
   data: string;
@@ -35,6 +38,8 @@ export interface SearchRunOptions extends SearchOptions, SearchMeasureOptions {
   reportOutput?: string;
   markdownOutput?: string;
   htmlOutput?: string;
+  /** Overwrite existing output files (without it an existing output is refused: E_OUTPUT_EXISTS, exit 2). */
+  force?: boolean;
 }
 
 export interface SearchRunResult {
@@ -56,7 +61,7 @@ export interface SearchRunResult {
  * model and report, always written; GateError (exit 4) afterwards when the budget was not met.
  */
 export async function search(modelPath: string, opts: SearchRunOptions): Promise<SearchRunResult> {
-  for (const out of [opts.planOutput, opts.reportOutput, opts.markdownOutput, opts.htmlOutput, opts.modelOutput]) if (out) checkOutputPath(out);
+  for (const out of [opts.planOutput, opts.reportOutput, opts.markdownOutput, opts.htmlOutput, opts.modelOutput]) if (out) checkOutputPath(out, { force: opts.force === true });
   const settings = parseSearchOptions(opts);
   const ctx = modelContext(modelPath);
   const { model, source } = ctx;

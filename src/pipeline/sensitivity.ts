@@ -6,6 +6,7 @@ import { measureSensitivity, type SensitivityProgress, type SensitivityStats } f
 import { loadData } from './load-data.js';
 import { modelContext } from './model-context.js';
 
+/** Options of `sensitivity()`; the fields `qtool sensitivity` sets are described (help text, defaults) in SensitivityRunOptionsSchema. */
 export interface SensitivityRunOptions extends SensitivityOptions {
   /** Calibration data (the probe subset is drawn from it). */
   data: string;
@@ -18,6 +19,8 @@ export interface SensitivityRunOptions extends SensitivityOptions {
   htmlOutput?: string;
   /** GateError (exit 4) after writing when any layer's measured loss exceeds this. */
   failOver?: number;
+  /** Overwrite existing output files (without it an existing output is refused: E_OUTPUT_EXISTS, exit 2). */
+  force?: boolean;
   onProgress?: (e: SensitivityProgress) => void;
 }
 
@@ -29,10 +32,10 @@ export interface SensitivityRunResult {
 
 /** `qtool sensitivity`: load, draw the seeded probe subset, measure, write JSON/Markdown/HTML, gate. */
 export async function sensitivity(modelPath: string, opts: SensitivityRunOptions): Promise<SensitivityRunResult> {
-  for (const out of [opts.output, opts.markdownOutput, opts.htmlOutput]) if (out) checkOutputPath(out);
+  for (const out of [opts.output, opts.markdownOutput, opts.htmlOutput]) if (out) checkOutputPath(out, { force: opts.force === true });
   const ctx = modelContext(modelPath);
   const { model } = ctx;
-  const { data: _d, labels: _l, output, markdownOutput, htmlOutput, failOver, onProgress, ...sensOpts } = opts;
+  const { data: _d, labels: _l, output, markdownOutput, htmlOutput, failOver, force: _f, onProgress, ...sensOpts } = opts;
   // Parsed once here; the settings (defaults applied) go down.
   const parsed = SensitivityOptionsSchema.safeParse(sensOpts);
   if (!parsed.success) throw new UsageError('E_FLAG', `invalid sensitivity options: ${flattenIssues(parsed.error)}`);

@@ -1,33 +1,38 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { BatchOptionsSchema, type BatchOptions } from '../../documents/index.js';
+import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { onInterrupt } from '../interrupt.js';
 import { printJson, printText, warn } from '../output.js';
 
+/** The flags of `qtool batch`: each sets one field of BatchOptionsSchema (documents/batch-jobs.ts: help text and defaults). */
+export const BATCH_FLAGS: readonly FlagSpec[] = [
+  { flag: '--concurrency <n>', field: 'concurrency', number: { int: true } },
+  { flag: '--force', field: 'force' },
+  { flag: '--summary <file>', field: 'summaryFile' },
+];
+
 interface BatchFlags {
-  concurrency: string;
-  force?: boolean;
-  summary?: string;
   json?: boolean;
 }
 
 export function register(program: Command): void {
-  program
-    .command('batch')
-    .description('run batch compression jobs from a jobs file (qtool.batch-jobs/1), each in its own process; skips unchanged jobs; exit 6 if any failed')
-    .argument('<jobs>', 'jobs file (JSON); paths inside are relative to it')
-    .option('--concurrency <n>', 'jobs run at once', '1')
-    .option('--force', 'redo jobs whose output and inputs are unchanged')
-    .option('--summary <file>', 'where to write the JSON summary (default: <jobs>.summary.json next to the jobs file)')
+  addFlags(
+    program
+      .command('batch')
+      .description('run batch compression jobs from a jobs file (qtool.batch-jobs/1), each in its own process; skips unchanged jobs; exit 6 if any failed')
+      .argument('<jobs>', 'jobs file (JSON); paths inside are relative to it'),
+    BatchOptionsSchema,
+    BATCH_FLAGS,
+  )
     .option('--json', 'print the summary document (qtool.batch-summary/1) instead of the table')
-    .action(async (jobsFile: string, flags: BatchFlags) => {
+    .action(async (jobsFile: string, flags: BatchFlags & Record<string, unknown>) => {
       const api = await import('../../index.js');
-      const concurrency = Number(flags.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1) throw new api.UsageError('E_FLAG', `--concurrency: expected a positive integer, got "${flags.concurrency}"`);
-      const summaryFile = flags.summary ?? path.join(path.dirname(jobsFile), `${path.basename(jobsFile).replace(/\.json$/i, '')}.summary.json`);
+      const options = readFlags(flags, BatchOptionsSchema, BATCH_FLAGS, flagParser(api.UsageError)) as BatchOptions;
+      const summaryFile = options.summaryFile ?? path.join(path.dirname(jobsFile), `${path.basename(jobsFile).replace(/\.json$/i, '')}.summary.json`);
       const controller = new AbortController();
       const run = api.runBatch(jobsFile, {
-        concurrency,
-        force: flags.force,
+        ...options,
         summaryFile,
         signal: controller.signal,
         onProgress: (e) => {

@@ -22,6 +22,7 @@ interface EvalFlags {
   json?: boolean;
   markdown?: boolean;
   report?: string;
+  force?: boolean;
 }
 
 export function register(program: Command): void {
@@ -34,12 +35,15 @@ export function register(program: Command): void {
     EVAL_FLAGS,
   )
     .option('--report <file>', 'also write the JSON report (qtool.eval/1) to this file')
+    .option('--force', 'overwrite an existing --report file')
     .option('--json', 'print one JSON document (qtool.eval/1)')
     .option('--markdown', 'print Markdown tables (for PRs and CI job summaries)')
     .action(async (modelPath: string, flags: EvalFlags & Record<string, unknown>) => {
       const api = await import('../../index.js');
       const flag = flagParser(api.UsageError);
       if (flags.json && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--json and --markdown: expected at most one, got both');
+      // Before any work: a typo or an existing report fails now, not after the evaluation.
+      if (flags.report) api.checkOutputPath(flags.report, { force: flags.force === true });
       const bar = progressBar('eval');
       const report = await api.evaluate(
         modelPath,
