@@ -32,6 +32,15 @@ describe('qtool eval', () => {
     const pass = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.valX, '--labels', FMNIST.valY, '--fail-under', '0.92']);
     expect(pass.code, pass.stderr).toBe(0);
     expect(pass.stdout).toMatch(/gate passed/);
+    // The report exists now: refused before any work without --force (unchanged), replaced with it.
+    const before = fs.readFileSync(out);
+    const refused = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.valX, '--labels', FMNIST.valY, '--samples', '10', '--report', out]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/E_OUTPUT_EXISTS.*--force/);
+    expect(fs.readFileSync(out).equals(before)).toBe(true);
+    const forced = spawnQtool(['eval', FMNIST.cnn, '--data', FMNIST.valX, '--labels', FMNIST.valY, '--samples', '10', '--report', out, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(EvalReportSchema.parse(JSON.parse(fs.readFileSync(out, 'utf8'))).samples).toBe(10);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

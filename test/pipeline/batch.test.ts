@@ -36,6 +36,21 @@ describe('loadBatchJobs', () => {
     expect(other.recipeHash).not.toBe(job.recipeHash);
   });
 
+  it('reads the deprecated recipe key "format" as int4Format (same recipe, same hash)', () => {
+    const job = (recipe: Record<string, unknown>, defaults?: Record<string, unknown>) =>
+      loadBatchJobs(write('jobs-format.json', { ...(defaults ? { defaults } : {}), jobs: [{ id: 'a', model: 'mlp.onnx', output: 'out/a.onnx', recipe }] }))[0];
+    const current = job({ bits: 4, int4Format: 'qdq' });
+    const old = job({ bits: 4, format: 'qdq' });
+    expect(old.recipe.int4Format).toBe('qdq');
+    expect(old.recipe).not.toHaveProperty('format');
+    expect(old.recipeHash).toBe(current.recipeHash);
+    expect(job({ bits: 4 }, { format: 'qdq' }).recipeHash).toBe(current.recipeHash);
+    expect(job({ bits: 4 }).recipe.int4Format).toBe('nbits');
+    // Both spellings at once: the old one is an unknown key.
+    expect(() => job({ bits: 4, int4Format: 'qdq', format: 'nbits' })).toThrow(/format/);
+    expect(() => job({ bits: 4, format: 'int3' })).toThrow(/int4Format/);
+  });
+
   it('refuses invalid jobs files with InputError naming the problem', () => {
     const bad = (doc: unknown) => () => loadBatchJobs(write('bad.json', doc));
     expect(bad({ jobs: [] })).toThrow(InputError);
