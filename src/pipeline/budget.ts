@@ -111,7 +111,7 @@ export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite
 
   progress({ stage: 'budget' });
   const evalData = await loadEval();
-  const evaluator = await makeEvaluator(model, evalData, { metric, path: 'rewrite', table, rewrite });
+  const evaluator = await makeEvaluator(model, evalData, { metric, path: 'rewrite', table, rewrite, index: ctx.index });
   const known: { plan: Plan; result: EvalResult }[] = [];
   let reference: QuantizeBudget['reference'];
   let uniformValue: number;
@@ -148,7 +148,7 @@ export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite
   if (!opts.data) notes.push('sensitivity probes: the evaluation data (no --data given)');
   const core = await searchModel(
     model,
-    { source, table, loadProbes, loadEval, rewrite, mapPlan, known },
+    { source, index: ctx.index, table, loadProbes, loadEval, rewrite, mapPlan, known },
     {
       // The search settings of this budget, parsed once here (the door of --max-drop's search).
       settings: parseSearchOptions({ mode: plan.mode, bits: levels, metric, maxDrop, blockSize: opts.blockSize }),
@@ -165,7 +165,7 @@ export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite
   let final = result(chosen.value);
   if (core.path !== 'rewrite') {
     // The search measured fake-quantized weights (large model): measure the model actually written.
-    const ev = await makeEvaluator(model, evalData, { metric, path: 'rewrite', table, rewrite });
+    const ev = await makeEvaluator(model, evalData, { metric, path: 'rewrite', table, rewrite, index: ctx.index });
     try {
       final = result((await ev.evaluate(finalPlan)).value);
       evaluations++;

@@ -20,6 +20,8 @@ export interface EvaluatorOptions {
   blockSize?: number;
   /** Rewrite options of every evaluated plan ('rewrite' path), as `qtool quantize` applies them. */
   rewrite?: ApplyPlanOptions;
+  /** The model's GraphIndex (ModelContext.index), shared with every applyPlan of the 'rewrite' path. */
+  index?: GraphIndex;
 }
 
 export interface Evaluator {
@@ -39,7 +41,7 @@ export async function makeEvaluator(model: Model, data: LoadedData, opts: Evalua
   let ms = 0;
   // 'weights': one weights-as-inputs session for the reference and every plan; 'rewrite': the float
   // model itself gives the reference outputs, each plan gets its own session.
-  const index = new GraphIndex(model.proto.graph!, model.file);
+  const index = opts.index ?? new GraphIndex(model.proto.graph!, model.file);
   const wim = opts.path === 'weights' ? weightsAsInputs(model, index, quantizableLayers(index)) : undefined;
   const weightSession = await Session.open(wim ? wim.model : model, { name: model.file });
   const output = wim ? wim.outputs[0] : model.proto.graph!.output[0].name;
@@ -102,7 +104,7 @@ export async function makeEvaluator(model: Model, data: LoadedData, opts: Evalua
     const t0 = performance.now();
     try {
       if (opts.path === 'rewrite') {
-        const r = await rewriteOutputs(model, plan, opts.table, data.batches, output, opts.rewrite);
+        const r = await rewriteOutputs(model, plan, opts.table, data.batches, output, { ...opts.rewrite, index });
         runs += data.batches.length;
         return { value: score(r.outputs, classes), sizeBytes: r.sizeBytes };
       }

@@ -119,7 +119,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   if (budget) ({ plan: finalPlan, summary: budgetSummary } = await meetBudget(ctx, { opts, plan, table, rewrite: rewriteOpts, req: budget, progress }));
 
   progress({ stage: 'rewrite' });
-  const rewritten = applyPlan(model, finalPlan, table, rewriteOpts);
+  const rewritten = applyPlan(model, finalPlan, table, { ...rewriteOpts, index: ctx.index });
 
   if (budgetSummary) {
     // Layers the budget kept higher say so, instead of the rewriter's "plan: float for this layer".

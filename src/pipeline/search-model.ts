@@ -20,7 +20,7 @@ import {
   type SensitivityReport,
 } from '../documents/index.js';
 import { UsageError } from '../errors.js';
-import type { Model } from '../onnx/index.js';
+import type { GraphIndex, Model } from '../onnx/index.js';
 import type { ApplyPlanOptions } from '../rewrite/index.js';
 import { searchPlan, type SearchProgress } from '../search/index.js';
 import { measureSensitivity, type SensitivityProgress } from '../sensitivity/index.js';
@@ -65,6 +65,8 @@ export function parseSearchOptions(options: SearchOptions): SearchSettings {
 /** What searchModel needs besides the model: its identity, the table and the data as loaders. */
 export interface SearchModelInputs {
   source: { file: string; sha256: string };
+  /** The model's GraphIndex (ModelContext.index), shared with the evaluator and every applyPlan. */
+  index?: GraphIndex;
   /** Static mode: the calibration table every evaluation uses. */
   table?: CalibrationTable;
   /** The sensitivity probes: a seeded subset of `subset` calibration samples. */
@@ -129,7 +131,7 @@ export async function searchModel(model: Model, inputs: SearchModelInputs, opts:
     const output = model.proto.graph!.output[0].name;
     const blockSize = settings.blockSize;
     const assignmentOutputs = isStaticMeasured
-      ? async (a: Readonly<Record<string, LayerBits>>) => (await rewriteOutputs(model, mapPlan(staticPlan(a, blockSize)), table, calib.batches, output, inputs.rewrite)).outputs
+      ? async (a: Readonly<Record<string, LayerBits>>) => (await rewriteOutputs(model, mapPlan(staticPlan(a, blockSize)), table, calib.batches, output, { ...inputs.rewrite, index: inputs.index })).outputs
       : undefined;
     const r = await measureSensitivity(model, { batches: calib.batches, labels: calib.labels }, { ...so, samples: calib.samples }, { onProgress: opts.onProgress, source, assignmentOutputs });
     sens = parseDocument(r.report, SensitivityReportSchema);
@@ -146,7 +148,7 @@ export async function searchModel(model: Model, inputs: SearchModelInputs, opts:
   const sensitivityMs = performance.now() - t0;
   const evaluationStart = performance.now();
   const evalData = await inputs.loadEval();
-  const evaluator = await makeEvaluator(model, evalData, { metric: settings.metric, path, table, blockSize: settings.blockSize, rewrite: inputs.rewrite });
+  const evaluator = await makeEvaluator(model, evalData, { metric: settings.metric, path, table, blockSize: settings.blockSize, rewrite: inputs.rewrite, index: inputs.index });
   const known = new Map((inputs.known ?? []).map((k) => [planKey(k.plan), k.result]));
   let evaluated = 0;
   const evaluate = async (plan: Plan): Promise<EvalResult> => {

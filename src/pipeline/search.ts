@@ -87,6 +87,7 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
     model,
     {
       source,
+      index: ctx.index,
       table,
       loadProbes: (subset, seed) => loadData(opts.data, model, { labels: opts.labels, subset, seed, batchSize: subset }),
       loadEval: () => loadData(opts.eval, model, { labels: opts.evalLabels, maxSamples: opts.evalSamples, batchSize: 256 }),
@@ -108,7 +109,7 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
   let written: SearchRunResult['written'];
   if (opts.modelOutput) {
     // Written before the report so the report can state the file size next to the plan's accounting.
-    const q = applyPlan(model, plan, table).model;
+    const q = applyPlan(model, plan, table, { index: ctx.index }).model;
     const optimizedOps = await optimizedOpCounts(q, opts.modelOutput);
     saveModel(q, opts.modelOutput);
     const sizeBytes = fs.statSync(opts.modelOutput).size;

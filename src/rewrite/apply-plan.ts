@@ -25,6 +25,18 @@ export interface ApplyPlanOptions extends Selection {
    * (Relu, Clip, HardSigmoid, hard-swish, through scalar affine ops; default true).
    */
   narrowRanges?: boolean;
+  /**
+   * The model's GraphIndex when the caller already has it (ModelContext.index), so repeated calls on
+   * one model (an evaluator's applyPlan per plan) do not rebuild it. Must index this model's graph.
+   */
+  index?: GraphIndex;
+}
+
+/** The caller's GraphIndex of `model` (checked to be of this graph), or a new one. */
+export function indexFor(model: Model, opts: { index?: GraphIndex }): GraphIndex {
+  if (!opts.index) return new GraphIndex(model.proto.graph!, model.file);
+  if (opts.index.main.graph !== model.proto.graph) throw new InternalError('applyPlan: the given GraphIndex is not of this model');
+  return opts.index;
 }
 
 export interface RewriteSummary {
@@ -50,7 +62,7 @@ const MASK_MAGNITUDE = 1e4;
  */
 export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | undefined, opts: ApplyPlanOptions = {}): ApplyPlanResult {
   if (plan.mode === 'static' && !table) throw new UsageError('E_OPTION_CONFLICT', 'static quantization needs a calibration table: give --data or --calib, or use --mode dynamic');
-  const index = new GraphIndex(model.proto.graph!, model.file);
+  const index = indexFor(model, opts);
   const settings = markSettings(model, opts);
   const { activationType, opset } = settings;
 

@@ -1,6 +1,6 @@
 import type { Plan } from '../documents/index.js';
-import { GraphIndex, type Model } from '../onnx/index.js';
-import type { ApplyPlanOptions } from './apply-plan.js';
+import type { Model } from '../onnx/index.js';
+import { indexFor, type ApplyPlanOptions } from './apply-plan.js';
 import { emissionRanges, markEdits, markSettings, sharesOf } from './mark.js';
 
 /**
@@ -13,7 +13,7 @@ import { emissionRanges, markEdits, markSettings, sharesOf } from './mark.js';
  * weight-only plans read none.
  */
 export function rangesNeeded(model: Model, plan: Plan, opts: ApplyPlanOptions = {}): string[] {
-  const index = new GraphIndex(model.proto.graph!, model.file);
+  const index = indexFor(model, opts);
   const seen = new Set<string>();
   const edits = markEdits(index, plan, markSettings(model, opts), (_scope, tensor) => {
     seen.add(tensor);
