@@ -10,12 +10,14 @@ export type BatchRecipe = z.output<typeof BatchRecipeSchema>;
  * The written form of a recipe: every field optional and without defaults (so a job's recipe only
  * overrides what it names over the file's `defaults`), unknown keys refused.
  */
-export const WrittenRecipeSchema = z.preprocess(
-  renameDeprecatedRecipeKeys,
-  z.strictObject(
-    Object.fromEntries(Object.entries(BatchRecipeSchema.shape).map(([k, v]) => [k, (v instanceof z.ZodDefault ? (v.unwrap() as z.ZodType) : (v as z.ZodType)).optional()])),
-  ),
-) as unknown as z.ZodType<Partial<z.input<typeof BatchRecipeSchema>>>;
+const StrictRecipeSchema = z.strictObject(
+  Object.fromEntries(Object.entries(BatchRecipeSchema.shape).map(([k, v]) => [k, (v instanceof z.ZodDefault ? (v.unwrap() as z.ZodType) : (v as z.ZodType)).optional()])),
+);
+export const WrittenRecipeSchema = z.preprocess(renameDeprecatedRecipeKeys, StrictRecipeSchema) as unknown as z.ZodType<Partial<z.input<typeof BatchRecipeSchema>>>;
+
+/** A written recipe that may be absent ({}); the default sits inside the preprocess so the published JSON Schema keeps it. */
+const writtenRecipeOrEmpty = (description?: string) =>
+  z.preprocess(renameDeprecatedRecipeKeys, description ? StrictRecipeSchema.default({}).describe(description) : StrictRecipeSchema.default({})) as unknown as z.ZodDefault<z.ZodType<Partial<z.input<typeof BatchRecipeSchema>>>>;
 
 /**
  * Old recipe keys still read: "format" (before the option was named int4Format) is an alias of
@@ -56,7 +58,7 @@ export const BatchJobSchema = z.object({
     .describe('unique job name'),
   model: z.string().describe('input model; paths are relative to the jobs file'),
   output: z.string().describe('output model path'),
-  recipe: WrittenRecipeSchema.default({}).describe('quantize options (bits, mode, plan, data/calib, …); unset fields come from `defaults`'),
+  recipe: writtenRecipeOrEmpty('quantize options (bits, mode, plan, data/calib, …); unset fields come from `defaults`'),
   gate: BatchGateSchema.optional(),
 });
 export type BatchJob = z.infer<typeof BatchJobSchema>;
@@ -67,7 +69,7 @@ export const BatchJobsSchema = z
     kind: z.literal('qtool.batch-jobs').optional(),
     version: z.literal(1).optional(),
     /** Recipe fields shared by every job (a job's own recipe wins). */
-    defaults: WrittenRecipeSchema.default({}),
+    defaults: writtenRecipeOrEmpty(),
     jobs: z.array(BatchJobSchema).min(1),
   })
   .superRefine((doc, ctx) => {
