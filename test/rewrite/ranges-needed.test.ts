@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { describe, expect, test } from 'vitest';
 import type { CalibrationTable, Plan } from '../../src/documents/index.js';
-import { loadModel, ModelProtoSchema, walkGraphs, type Model } from '../../src/onnx/index.js';
+import { InternalError } from '../../src/errors.js';
+import { GraphIndex, loadModel, ModelProtoSchema, walkGraphs, type Model } from '../../src/onnx/index.js';
 import { applyPlan, rangesNeeded, uniformPlan, type ApplyPlanOptions } from '../../src/rewrite/index.js';
 import { FMNIST, MODELS, REAL_MODELS } from '../helpers/paths.js';
 
@@ -110,5 +111,22 @@ describe('rangesNeeded: a table restricted to it rewrites byte for byte like the
     for (const y of convOutputs) if (reluInputs.has(y)) expect(needed).not.toContain(y);
     // The model input (first conv's input) is read.
     expect(needed).toContain(g.input[0].name);
+  });
+});
+
+describe("applyPlan and rangesNeeded with the caller's GraphIndex (ModelContext.index)", () => {
+  test('give the same bytes and names as with their own index, reuse it across calls, and refuse an index of another graph', () => {
+    const model = loadModel(path.join(MODELS, 'synthetic', 'cnn.onnx'));
+    const other = loadModel(FMNIST.mlp);
+    const index = new GraphIndex(model.proto.graph!, model.file);
+    const table = fullTable(model, true);
+    for (const plan of [static8, static4, uniformPlan({ bits: 4, mode: 'weight-only' })]) {
+      expect(Buffer.from(bytes(model, plan, table, { index })).equals(Buffer.from(bytes(model, plan, table, {})))).toBe(true);
+      expect(rangesNeeded(model, plan, { index })).toEqual(rangesNeeded(model, plan));
+    }
+    // The shared index is read, never changed: a second pass with it is byte-identical to the first.
+    expect(Buffer.from(bytes(model, static8, table, { index })).equals(Buffer.from(bytes(model, static8, table, { index })))).toBe(true);
+    expect(() => applyPlan(other, static8, table, { index })).toThrow(InternalError);
+    expect(() => rangesNeeded(other, static8, { index })).toThrow(/not of this model/);
   });
 });
