@@ -7,8 +7,11 @@ import { InputError, InternalError, UsageError } from './errors.js';
 /** Temp files currently being written; removed on SIGINT by the CLI. */
 export const PENDING_TEMP_FILES = new Set<string>();
 
-/** Read a whole file, turning fs failures into InputError naming the file. */
-export function readInput(file: string): Buffer {
+/**
+ * Read a whole file, turning fs failures into InputError naming the file. Typed as Uint8Array (it is a
+ * Buffer at run time) so the published .d.ts needs no Node type definitions.
+ */
+export function readInput(file: string): Uint8Array {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
@@ -21,6 +24,12 @@ export function readInput(file: string): Buffer {
   } catch (err) {
     throw new InputError('E_READ', describeFsError(err, 'cannot read file'), { file, cause: err });
   }
+}
+
+/** readInput decoded as UTF-8 (a BOM is kept, as Buffer#toString does). */
+export function readInputText(file: string): string {
+  const bytes = readInput(file);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
 export function describeFsError(err: unknown, fallback: string): string {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError } from '../errors.js';
-import { readInput, writeFileAtomic } from '../files.js';
+import { readInputText, writeFileAtomic } from '../files.js';
 
 /** Flatten zod issues into `path: message` lines. */
 export function flattenIssues(error: z.ZodError): string {
@@ -17,7 +17,7 @@ function issueMessage(issue: z.core.$ZodIssue): string {
 
 /** Parse and validate a JSON document file against its schema (InputError naming the file on failure). */
 export function readDocument<S extends z.ZodType>(file: string, schema: S): z.infer<S> {
-  const text = readInput(file).toString('utf8');
+  const text = readInputText(file);
   let json: unknown;
   try {
     json = JSON.parse(text);
