@@ -1,10 +1,12 @@
 import type { SearchReport } from '../documents/index.js';
-import { escapeXml, formatNumber as f, htmlPage, htmlTable, markdownTable, scatterChartSvg } from './svg.js';
+import { escapeXml, formatNumber as f, htmlPage, htmlTable, markdownTable, scatterChartSvg, type ScatterPoint } from './svg.js';
 
 const unit = (r: SearchReport) => (r.dropUnit === 'points' ? 'points' : '%');
+/** Sizes are shown in KiB everywhere in the report (table, summary, chart axis). */
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)}`;
 
 function evalRows(r: SearchReport): { header: string[]; rows: string[][] } {
-  const header = ['#', 'configuration', 'purpose', 'layers per level', r.metric, `drop (${unit(r)})`, 'passes', 'size (bytes)', 'pareto'];
+  const header = ['#', 'configuration', 'purpose', 'layers per level', r.metric, `drop (${unit(r)})`, 'passes', 'size (KiB)', 'pareto'];
   const rows = r.evaluations.map((e) => [
     String(e.index) + (e.index === r.chosen ? ' (chosen)' : ''),
     e.label,
@@ -13,7 +15,7 @@ function evalRows(r: SearchReport): { header: string[]; rows: string[][] } {
     f(e.value),
     f(e.drop),
     e.passes ? 'yes' : 'no',
-    String(e.sizeBytes),
+    kib(e.sizeBytes),
     r.pareto.includes(e.index) ? 'yes' : '',
   ]);
   return { header, rows };
@@ -22,8 +24,8 @@ function evalRows(r: SearchReport): { header: string[]; rows: string[][] } {
 function summary(r: SearchReport): string[] {
   const c = r.evaluations[r.chosen];
   const lines = [
-    `model ${r.model.file}; strategy ${r.strategy}; metric ${r.metric}; reference ${r.reference.label} = ${f(r.reference.value)}; max drop ${r.maxDrop} ${unit(r)}${r.maxSizeBytes !== null ? `; max size ${r.maxSizeBytes} bytes` : ''}`,
-    `chosen: ${c.label} (${Object.entries(c.counts).map(([k, v]) => `${v} at ${k}`).join(', ')}): ${r.metric} ${f(c.value)}, drop ${f(c.drop)} ${unit(r)}, size ${c.sizeBytes} bytes (uniform ${Object.entries(r.uniformSizes).map(([k, v]) => `${k}: ${v}`).join(', ')})`,
+    `model ${r.model.file}; strategy ${r.strategy}; metric ${r.metric}; reference ${r.reference.label} = ${f(r.reference.value)}; max drop ${r.maxDrop} ${unit(r)}${r.maxSizeBytes !== null ? `; max size ${kib(r.maxSizeBytes)} KiB` : ''}`,
+    `chosen: ${c.label} (${Object.entries(c.counts).map(([k, v]) => `${v} at ${k}`).join(', ')}): ${r.metric} ${f(c.value)}, drop ${f(c.drop)} ${unit(r)}, size ${kib(c.sizeBytes)} KiB (uniform ${Object.entries(r.uniformSizes).map(([k, v]) => `${k}: ${kib(v)} KiB`).join(', ')})`,
     `budget ${r.budgetMet ? 'met' : 'NOT met'}; ${r.evaluationCount} full evaluations (cap ${r.maxEvaluations})`,
     ...r.steps.map((s) => `step ${s.from}→${s.to}: ${s.candidates.length} candidates, k = ${s.k} kept at ${s.from}; monotonicity ${s.isMonotone === null ? 'not checked' : s.isMonotone ? 'holds at the boundary' : 'violated, refined linearly'}`),
     ...r.notes,
@@ -44,16 +46,34 @@ export function searchMarkdown(r: SearchReport): string {
   );
 }
 
-/** Self-contained HTML page with an SVG size-vs-quality chart of every evaluated configuration and its Pareto front. */
+/**
+ * The search chart: every evaluated configuration as (size, drop), in the table's units (KiB; the drop in
+ * points or percent), the budget as a dashed line, the float reference past an axis break when it is far
+ * larger than the candidates.
+ */
+export function searchChartSvg(r: SearchReport): string {
+  const points: ScatterPoint[] = r.evaluations.map((e) => ({
+    x: e.sizeBytes / 1024,
+    y: e.drop,
+    label: e.purpose === 'reference' ? `#${e.index} ${e.label}` : e.index === r.chosen ? `#${e.index} chosen` : `#${e.index}`,
+    tooltip: `#${e.index} ${e.label} (${e.purpose}): ${r.metric} ${f(e.value)}, drop ${f(e.drop)} ${unit(r)}, ${kib(e.sizeBytes)} KiB`,
+    kind: e.purpose === 'reference' ? 'reference' : e.index === r.chosen ? 'chosen' : r.pareto.includes(e.index) ? 'front' : 'candidate',
+  }));
+  return scatterChartSvg(points, {
+    title: `Size vs ${r.metric} drop of every evaluated configuration`,
+    xLabel: 'model size (KiB, qtool size accounting)',
+    yLabel: `${r.metric} drop vs float (${unit(r)}; lower is better)`,
+    hLine: { y: r.maxDrop, label: `budget: drop ≤ ${r.maxDrop} ${unit(r)}` },
+    vLine: r.maxSizeBytes !== null ? { x: r.maxSizeBytes / 1024, label: `size budget ${kib(r.maxSizeBytes)} KiB` } : undefined,
+    front: r.pareto,
+  });
+}
+
+/** Self-contained HTML page with the size-vs-drop chart of every evaluated configuration and its Pareto front. */
 export function searchHtml(r: SearchReport): string {
   const t = evalRows(r);
-  const chart = scatterChartSvg(
-    r.evaluations.map((e) => ({ x: e.sizeBytes / 1024, y: e.value, label: `#${e.index} ${e.label}: ${f(e.value)}`, highlight: e.index === r.chosen })),
-    r.pareto,
-    { title: `Size vs ${r.metric} (red: Pareto front, green: chosen)`, xLabel: 'model size (KiB, size accounting)', yLabel: r.metric },
-  );
   return htmlPage(
     `qtool search: ${r.model.file}`,
-    `<h1>Mixed-precision search: ${escapeXml(r.model.file)}</h1><ul>${summary(r).map((s) => `<li>${escapeXml(s)}</li>`).join('')}</ul>${chart}<h2>Evaluations</h2>${htmlTable(t.header, t.rows)}<h2>Chosen plan</h2>${htmlTable(['layer', 'score', 'bits'], planRows(r))}`,
+    `<h1>Mixed-precision search: ${escapeXml(r.model.file)}</h1><ul>${summary(r).map((s) => `<li>${escapeXml(s)}</li>`).join('')}</ul>${searchChartSvg(r)}<h2>Evaluations</h2>${htmlTable(t.header, t.rows)}<h2>Chosen plan</h2>${htmlTable(['layer', 'score', 'bits'], planRows(r))}`,
   );
 }
