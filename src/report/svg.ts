@@ -210,7 +210,7 @@ export function scatterChartSvg(points: readonly ScatterPoint[], opts: ScatterOp
 export function htmlPage(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeXml(title)}</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:1100px}.table-wrap{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.bad{color:#c0392b}.ok{color:#27ae60}dl.symbols{font-size:13px;display:grid;grid-template-columns:max-content auto;gap:2px 12px}dl.symbols dt{font-weight:bold;white-space:nowrap}dl.symbols dd{margin:0}</style>
+<style>body{font-family:sans-serif;margin:2em}ul,dl,p,h1,h2{max-width:1100px}.table-wrap{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.bad{color:#c0392b}.ok{color:#27ae60}dl.symbols{font-size:13px;display:grid;grid-template-columns:max-content auto;gap:2px 12px}dl.symbols dt{font-weight:bold;white-space:nowrap}dl.symbols dd{margin:0}</style>
 </head><body>
 ${body}
 </body></html>
