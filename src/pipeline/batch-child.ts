@@ -9,4 +9,4 @@ process.on('SIGINT', () => {
   removePendingTempFiles();
   process.exit(130);
 });
-serveChild((job: ResolvedJob) => runBatchJob(job));
+serveChild((job: ResolvedJob, emit) => runBatchJob(job, emit));

@@ -1,16 +1,26 @@
 /** One batch job, run inside its child process: quantize the model, then the optional gate. */
-import type { BatchJobOutcome, ResolvedJob } from './batch.js';
+import type { BatchJobOutcome, BatchJobProgress, ResolvedJob } from './batch.js';
 import { evaluate } from './eval.js';
 import { quantize } from './quantize.js';
 
-export async function runBatchJob(job: ResolvedJob): Promise<BatchJobOutcome> {
+/** Run one job; `onProgress` gets the job's own stages (at most 10 events a second, plus every stage change). */
+export async function runBatchJob(job: ResolvedJob, onProgress: (p: BatchJobProgress) => void = () => {}): Promise<BatchJobOutcome> {
+  let last = 0;
+  let lastStage = '';
+  const report = (p: BatchJobProgress) => {
+    const now = Date.now();
+    if (p.stage === lastStage && now - last < 100 && !(p.done !== undefined && p.done === p.total)) return;
+    last = now;
+    lastStage = p.stage;
+    onProgress(p);
+  };
   // The runner decided this job must run: overwrite a stale output (it is replaced atomically).
-  const { summary } = await quantize(job.model, { ...job.recipe, output: job.output, force: true });
+  const { summary } = await quantize(job.model, { ...job.recipe, output: job.output, force: true }, { onProgress: (e) => report({ stage: e.stage, done: e.done, total: e.total }) });
   const outputBytes = summary.output.sizeBytes;
   let gate: BatchJobOutcome['gate'];
   if (job.gate) {
     const g = job.gate;
-    const report = await evaluate(job.output, {
+    const ev = await evaluate(job.output, {
       data: g.data,
       labels: g.labels,
       reference: g.reference ?? job.model,
@@ -19,8 +29,8 @@ export async function runBatchJob(job: ResolvedJob): Promise<BatchJobOutcome> {
       maxDrop: g.maxDrop,
       maxSamples: g.maxSamples,
       batchSize: g.batchSize,
-    });
-    const r = report.gate ?? { metric: report.metric, value: report.value, passed: true };
+    }, { onProgress: (e) => report({ stage: 'gate', done: e.done, total: e.total }) });
+    const r = ev.gate ?? { metric: ev.metric, value: ev.value, passed: true };
     gate = { metric: r.metric, value: r.value, passed: r.passed, drop: r.drop, reason: r.reason };
   }
   return { outputBytes, sizeRatio: summary.sizeRatio, gate };

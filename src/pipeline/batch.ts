@@ -39,7 +39,27 @@ export interface BatchRunOptions {
   signal?: AbortSignal;
   /** Also write the summary (qtool.batch-summary/1) here, atomically. */
   summaryFile?: string;
-  onProgress?: (event: { id: string; phase: 'start' | 'done'; status?: BatchJobResult['status']; done: number; total: number }) => void;
+  /**
+   * 'start'/'done' when a job begins and ends (`done`/`total` count finished jobs); 'job' while it runs,
+   * with the job's own stage progress from its child process (`job.stage`: a quantize stage or 'gate').
+   */
+  onProgress?: (event: BatchProgress) => void;
+}
+
+/** Progress of one job inside its child: the quantize stage (or the gate) and its samples done/total. */
+export interface BatchJobProgress {
+  stage: string;
+  done?: number;
+  total?: number;
+}
+
+export interface BatchProgress {
+  id: string;
+  phase: 'start' | 'job' | 'done';
+  status?: BatchJobResult['status'];
+  done: number;
+  total: number;
+  job?: BatchJobProgress;
 }
 
 /** One job with every path resolved against the jobs file's folder and its recipe merged with the defaults. */
@@ -177,7 +197,11 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
         fs.rmSync(sidecarPath(job.output), { force: true });
         try {
           fs.mkdirSync(path.dirname(job.output), { recursive: true });
-          const child = runChild<BatchJobOutcome>(childScript('batch-child.js'), job, { signal: options.signal, name: job.id });
+          const child = runChild<BatchJobOutcome>(childScript('batch-child.js'), job, {
+            signal: options.signal,
+            name: job.id,
+            onEvent: (ev) => options.onProgress?.({ id: job.id, phase: 'job', done, total: jobs.length, job: ev as BatchJobProgress }),
+          });
           let outcome: BatchJobOutcome;
           try {
             outcome = await child.result;

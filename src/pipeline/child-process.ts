@@ -15,6 +15,11 @@ interface ErrorPayload {
 }
 
 type Response<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
+/** A message the child sends while it works (progress); the final message is a Response. */
+interface EventMessage {
+  event: unknown;
+}
+const isEvent = (m: unknown): m is EventMessage => typeof m === 'object' && m !== null && 'event' in m;
 
 /** Path of a compiled child entry script next to this module (from dist/ even when running sources). */
 export function childScript(name: string): string {
@@ -37,7 +42,7 @@ export interface ChildRun<T> {
  * the same QtoolError subclass (by exit code); a child that dies without answering gives
  * E_CHILD_CRASHED with the last line of its stderr. `signal` kills the child (SIGKILL) at once.
  */
-export function runChild<T>(script: string, request: unknown, opts: { signal?: AbortSignal; name?: string } = {}): ChildRun<T> {
+export function runChild<T>(script: string, request: unknown, opts: { signal?: AbortSignal; name?: string; onEvent?: (event: unknown) => void } = {}): ChildRun<T> {
   const child: ChildProcess = fork(script, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
   let stderrTail = '';
   child.stderr?.setEncoding('utf8');
@@ -57,7 +62,8 @@ export function runChild<T>(script: string, request: unknown, opts: { signal?: A
     if (opts.signal?.aborted) onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('message', (m) => {
-      response = m as Response<T>;
+      if (isEvent(m)) opts.onEvent?.(m.event);
+      else response = m as Response<T>;
     });
     child.on('error', (err) => {
       opts.signal?.removeEventListener('abort', onAbort);
@@ -96,14 +102,18 @@ function fromPayload(e: ErrorPayload): QtoolError {
 
 /**
  * The child side: wait for one request, run `handler`, send the result or the error back, exit.
+ * `emit(event)` sends an event (progress) to the parent's `onEvent` while the handler runs.
  * Only child entry scripts (bench-child, batch-child) call this.
  */
-export function serveChild<Req, Res>(handler: (request: Req) => Promise<Res>): void {
+export function serveChild<Req, Res>(handler: (request: Req, emit: (event: unknown) => void) => Promise<Res>): void {
+  const emit = (event: unknown) => {
+    if (process.connected) process.send!({ event } satisfies EventMessage);
+  };
   process.once('message', (request) => {
     void (async () => {
       let response: Response<Res>;
       try {
-        response = { ok: true, result: await handler(request as Req) };
+        response = { ok: true, result: await handler(request as Req, emit) };
       } catch (err) {
         const e = toQtoolError(err);
         response = { ok: false, error: { code: e.code, message: e.message, exitCode: e.exitCode, hint: e.hint } };
