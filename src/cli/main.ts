@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { runInterruptHooks } from './interrupt.js';
-import { setDocumentStringifier } from './output.js';
+import { endProgress, setDocumentStringifier, stopProgress } from './output.js';
 
 const VERSION = '0.1.0';
 
@@ -28,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', () => {
     if (interrupted) process.exit(130);
     interrupted = true;
+    // Say so at once (the line first, so the message does not land after a progress frame).
+    stopProgress();
+    process.stderr.write('qtool: stopping… (Ctrl-C again to quit at once)\n');
     // Commands with child processes stop them first (bounded wait), then our own temp files go.
     void runInterruptHooks(10_000)
       .then(() => import('../index.js'))
@@ -47,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2;
       return 2;
     }
+    endProgress();
     const { toQtoolError } = await import('../index.js');
     const e = toQtoolError(err);
     // The SIGINT handler says "interrupted" and exits 130 itself.

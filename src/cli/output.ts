@@ -1,3 +1,5 @@
+import { ProgressLine, type ProgressFrame } from './progress.js';
+
 // No static import of ../index.js here: it would load the whole library (and onnxruntime's native
 // binding) for --help and usage errors. main.ts hands over stringifyDocument before any command runs.
 type Stringify = (doc: unknown) => string;
@@ -11,44 +13,59 @@ export function setDocumentStringifier(fn: Stringify): void {
 /** Exactly one JSON document on stdout (stable key order, as the library writes documents). */
 export function printJson(doc: unknown): void {
   if (!stringify) throw new Error('printJson called before the library was loaded');
+  endProgress();
   process.stdout.write(stringify(doc));
 }
 
-/** Human text on stdout. */
+/** Human text on stdout (the progress line, if any, is cleared first: both may share one terminal). */
 export function printText(text: string): void {
+  endProgress();
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** Notes and warnings on stderr. */
+/** Notes and warnings on stderr, on their own line above the progress line. */
 export function warn(text: string): void {
-  process.stderr.write(`qtool: ${text}\n`);
+  if (active) active.message(`qtool: ${text}`);
+  else process.stderr.write(`qtool: ${text}\n`);
 }
 
 export const isStderrTty = (): boolean => Boolean(process.stderr.isTTY) && !process.env.CI;
 
+let active: ProgressLine | undefined;
+let isStopped = false;
+
 /**
- * A one-line progress bar on stderr, drawn only when stderr is a TTY and not --quiet.
- * `update(done, total)` redraws at most 10 times a second.
+ * The progress line on stderr (progress.ts): drawn only when stderr is a TTY, not under CI, not --quiet
+ * and not after Ctrl-C. One at a time: starting one ends the previous one.
  */
-export function progressBar(label: string, quiet = false): { update(done: number, total: number, unit?: string): void; done(): void } {
-  const enabled = !quiet && isStderrTty();
-  const start = Date.now();
-  let last = 0;
+export function startProgress(quiet = false): ProgressLine {
+  active?.end();
+  active = new ProgressLine(process.stderr, !quiet && !isStopped && isStderrTty());
+  return active;
+}
+
+/** Clear the progress line (before a summary, a document or an error is printed). */
+export function endProgress(): void {
+  active?.end();
+  active = undefined;
+}
+
+/** Ctrl-C: clear the line and draw no more progress in this process. */
+export function stopProgress(): void {
+  isStopped = true;
+  endProgress();
+}
+
+/** Shorthand for commands with one counted phase: `update(done, total, unit, detail?)`. */
+export function progressBar(label: string, quiet = false): { update(done: number, total: number, unit?: string, detail?: string): void; done(): void } {
+  const line = startProgress(quiet);
   return {
-    update(done, total, unit = 'samples') {
-      if (!enabled) return;
-      const now = Date.now();
-      if (now - last < 100 && done < total) return;
-      last = now;
-      const secs = (now - start) / 1000;
-      const rate = secs > 0 ? done / secs : 0;
-      const eta = rate > 0 && total > done ? (total - done) / rate : 0;
-      const width = 24;
-      const fill = total > 0 ? Math.round((width * Math.min(done, total)) / total) : 0;
-      process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total} ${unit}  ${rate.toFixed(1)}/s  ETA ${eta.toFixed(0)}s   `);
+    update(done, total, unit = 'samples', detail) {
+      line.update({ label, done, total, unit, detail } satisfies ProgressFrame);
     },
     done() {
-      if (enabled) process.stderr.write('\n');
+      if (active === line) endProgress();
+      else line.end();
     },
   };
 }

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { BatchOptionsSchema, type BatchOptions } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { onInterrupt } from '../interrupt.js';
-import { printJson, printText, warn } from '../output.js';
+import { endProgress, printJson, printText, startProgress, warn } from '../output.js';
+import { PROGRESS_PHASES, phaseFrame, type ProgressPhase } from '../progress.js';
 
 /** The flags of `qtool batch`: each sets one field of BatchOptionsSchema (documents/batch-jobs.ts: help text and defaults). */
 export const BATCH_FLAGS: readonly FlagSpec[] = [
@@ -31,12 +32,21 @@ export function register(program: Command): void {
       const options = readFlags(flags, BatchOptionsSchema, BATCH_FLAGS, flagParser(api.UsageError)) as BatchOptions;
       const summaryFile = options.summaryFile ?? path.join(path.dirname(jobsFile), `${path.basename(jobsFile).replace(/\.json$/i, '')}.summary.json`);
       const controller = new AbortController();
+      // The jobs running now, with the stage each one's child last reported.
+      const running = new Map<string, string>();
+      const bar = startProgress();
       const run = api.runBatch(jobsFile, {
         ...options,
         summaryFile,
         signal: controller.signal,
         onProgress: (e) => {
-          if (e.phase === 'done') warn(`[${e.done}/${e.total}] ${e.id}: ${e.status}`);
+          if (e.phase === 'start') running.set(e.id, '');
+          if (e.phase === 'job' && e.job) running.set(e.id, jobStage(e.job));
+          if (e.phase === 'done') {
+            running.delete(e.id);
+            warn(`[${e.done}/${e.total}] ${e.id}: ${e.status}`);
+          }
+          bar.update(phaseFrame('batch', e.done, e.total, [...running].map(([id, st]) => (st ? `${id} ${st}` : id)).join(', ')));
         },
       });
       // Ctrl-C: kill the children and wait until they have exited and their temp files are removed.
@@ -49,6 +59,7 @@ export function register(program: Command): void {
         summary = await run;
       } finally {
         off();
+        endProgress();
       }
       if (controller.signal.aborted) throw api.interruptedError();
       if (flags.json) printJson(summary);
@@ -58,4 +69,11 @@ export function register(program: Command): void {
         throw new api.BatchError('E_BATCH_PARTIAL', `${ids.length} of ${summary.jobs.length} jobs failed: ${ids.join(', ')} (summary: ${summaryFile})`);
       }
     });
+}
+
+/** "calibrating 128/512" for a job's stage (the stage's name alone when it has no count). */
+function jobStage(p: { stage: string; done?: number; total?: number }): string {
+  const known = p.stage in PROGRESS_PHASES ? PROGRESS_PHASES[p.stage as ProgressPhase] : undefined;
+  const label = known?.label ?? p.stage;
+  return p.done !== undefined && p.total !== undefined ? `${label} ${p.done}/${p.total}` : label;
 }

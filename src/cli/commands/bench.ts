@@ -1,7 +1,9 @@
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { BenchOptionsSchema, type BenchOptions } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { printJson, printText, warn } from '../output.js';
+import { endProgress, printJson, printText, startProgress, warn } from '../output.js';
+import { phaseFrame } from '../progress.js';
 
 /** The flags of `qtool bench`: each sets one field of BenchOptionsSchema (documents/bench-report.ts: help text and defaults). */
 export const BENCH_FLAGS: readonly FlagSpec[] = [
@@ -36,10 +38,13 @@ export function register(program: Command): void {
       // Ctrl-C: kill the measuring child at once (the global handler then exits 130).
       const controller = new AbortController();
       process.on('SIGINT', () => controller.abort());
-      const report = await api.bench(models, options, {
-        signal: controller.signal,
-        onProgress: (e) => e.phase === 'start' && process.stderr.isTTY && warn(`measuring ${e.model} (${e.index + 1}/${e.total})`),
-      });
+      const bar = startProgress();
+      const report = await api
+        .bench(models, options, {
+          signal: controller.signal,
+          onProgress: (e) => bar.update(phaseFrame('bench', e.phase === 'start' ? e.index : e.index + 1, e.total, path.basename(e.model))),
+        })
+        .finally(endProgress);
       for (const w of report.warnings) warn(w);
       if (flags.json) printJson(report);
       else if (flags.markdown) printText(api.renderBenchMarkdown(report));

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { SearchRunOptionsSchema } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { printJson, printText, progressBar } from '../output.js';
+import { endProgress, printJson, printText, startProgress } from '../output.js';
+import { phaseFrame } from '../progress.js';
 
 /** The flags of `qtool search`: each sets one field of SearchRunOptionsSchema (documents/search-report.ts: help text and defaults). */
 export const SEARCH_FLAGS: readonly FlagSpec[] = [
@@ -55,15 +56,15 @@ export function register(program: Command): void {
       const mode = options.mode ?? defaultOf('mode');
       if ((metric === 'accuracy' || metric === 'perplexity') && !options.evalLabels) throw new api.UsageError('E_OPTION_CONFLICT', `--metric ${metric}: expected --eval-labels, got none`);
       if (options.calib && mode !== 'static') throw new api.UsageError('E_OPTION_CONFLICT', `--calib: expected --mode static, got --mode ${mode}`);
-      const bar = progressBar('search', flags.quiet);
+      const bar = startProgress(flags.quiet);
       const result = await api
         .search(modelPath, {
           ...options,
           maxSizeBytes: maxSizeBytes === undefined ? undefined : maxSizeBytes * 1e6,
           sensitivity: probes === undefined ? undefined : { probes: Math.max(2, probes), minProbes: Math.min(4, Math.max(2, probes)) },
-          onProgress: (e) => bar.update(e.done, e.total, e.phase === 'evaluate' ? `evaluations (${e.label})` : e.phase),
+          onProgress: (e) => bar.update(phaseFrame(e.phase, e.done, e.total, 'label' in e ? e.label : 'layer' in e ? e.layer : undefined)),
         })
-        .finally(() => bar.done());
+        .finally(endProgress);
       if (flags.json) printJson(result.report);
       else printText(result.markdown);
     });

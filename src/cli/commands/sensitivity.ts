@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { SensitivityRunOptionsSchema } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { printJson, printText, progressBar } from '../output.js';
+import { endProgress, printJson, printText, startProgress } from '../output.js';
+import { phaseFrame } from '../progress.js';
 
 /** The flags of `qtool sensitivity`: each sets one field of SensitivityRunOptionsSchema (documents/sensitivity-report.ts: help text and defaults). */
 export const SENSITIVITY_FLAGS: readonly FlagSpec[] = [
@@ -44,15 +45,15 @@ export function register(program: Command): void {
       const options = readFlags(flags, SensitivityRunOptionsSchema, SENSITIVITY_FLAGS, flag) as unknown as import('../../index.js').SensitivityRunOptions;
       if (options.loss === 'ce' && !options.labels) throw new api.UsageError('E_OPTION_CONFLICT', '--loss ce: expected --labels, got none');
       if (flags.json && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--json and --markdown: expected at most one, got both');
-      const bar = progressBar('sensitivity', flags.quiet);
+      const bar = startProgress(flags.quiet);
       const probes = options.probes;
       const result = await api
         .sensitivity(modelPath, {
           ...options,
           ...(probes === undefined ? {} : { probes: Math.max(2, probes), minProbes: Math.min(4, Math.max(2, probes)) }),
-          onProgress: (e) => bar.update(e.done, e.total, `${e.phase}${e.layer ? ` ${e.layer}` : ''}`),
+          onProgress: (e) => bar.update(phaseFrame(e.phase, e.done, e.total, e.layer)),
         })
-        .finally(() => bar.done());
+        .finally(endProgress);
       if (flags.json) printJson(result.report);
       else printText(result.markdown);
     });
