@@ -1,4 +1,4 @@
-import { ProgressLine, type ProgressFrame } from './progress.js';
+import { ProgressLine } from './progress.js';
 
 // No static import of ../index.js here: it would load the whole library (and onnxruntime's native
 // binding) for --help and usage errors. main.ts hands over stringifyDocument before any command runs.
@@ -54,20 +54,6 @@ export function endProgress(): void {
 export function stopProgress(): void {
   isStopped = true;
   endProgress();
-}
-
-/** Shorthand for commands with one counted phase: `update(done, total, unit, detail?)`. */
-export function progressBar(label: string, quiet = false): { update(done: number, total: number, unit?: string, detail?: string): void; done(): void } {
-  const line = startProgress(quiet);
-  return {
-    update(done, total, unit = 'samples', detail) {
-      line.update({ label, done, total, unit, detail } satisfies ProgressFrame);
-    },
-    done() {
-      if (active === line) endProgress();
-      else line.end();
-    },
-  };
 }
 
 export function formatBytes(n: number): string {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { CalibrateOptionsSchema } from '../../documents/index.js';
 import { addFlags, collect, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { printJson, printText, progressBar, table, warn } from '../output.js';
+import { endProgress, printJson, printText, startProgress, table, warn } from '../output.js';
+import { phaseFrame } from '../progress.js';
 
 /**
  * The flags of `qtool calibrate` that set CalibrateOptionsSchema fields (documents/calibrate-options.ts:
@@ -61,13 +62,13 @@ export function register(program: Command): void {
         const flagOf = (key: string) => CALIBRATE_FLAGS.find((f) => f.field === key)?.flag.split(' ')[0] ?? key;
         throw new api.UsageError('E_FLAG', parsed.error.issues.map((i) => `${i.path.length ? flagOf(String(i.path[0])) : 'options'}: ${i.message}`).join('; '));
       }
-      const bar = progressBar('calibrate', flags.quiet);
+      const bar = startProgress(flags.quiet);
       const { summary } = await api.calibrateModelFile(
         modelPath,
         { ...parsed.data, data: flags.data, output: flags.output, force: flags.force, randomDims, allTensors: flags.allTensors },
-        { onProgress: (p) => bar.update(p.done, p.total) },
+        { onProgress: (p) => bar.update(phaseFrame('calibrate', p.done, p.total)) },
       );
-      bar.done();
+      endProgress();
       if (!flags.quiet || flags.json) for (const w of summary.warnings) warn(`warning: ${w}`);
       if (flags.json) {
         printJson(summary);

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { EvalOptionsSchema, type EvalOptions } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { printJson, printText, progressBar } from '../output.js';
+import { endProgress, printJson, printText, startProgress } from '../output.js';
+import { phaseFrame } from '../progress.js';
 
 /** The flags of `qtool eval`: each sets one field of EvalOptionsSchema (documents/eval-report.ts: help text and defaults). */
 export const EVAL_FLAGS: readonly FlagSpec[] = [
@@ -44,13 +45,13 @@ export function register(program: Command): void {
       if (flags.json && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--json and --markdown: expected at most one, got both');
       // Before any work: a typo or an existing report fails now, not after the evaluation.
       if (flags.report) api.checkOutputPath(flags.report, { force: flags.force === true });
-      const bar = progressBar('eval');
+      const bar = startProgress();
       const report = await api.evaluate(
         modelPath,
         readFlags(flags, EvalOptionsSchema, EVAL_FLAGS, flag) as EvalOptions,
-        { onProgress: (e) => bar.update(e.done, e.total) },
+        { onProgress: (e) => bar.update(phaseFrame('eval', e.done, e.total)) },
       );
-      bar.done();
+      endProgress();
       if (flags.report) api.writeDocument(flags.report, report);
       if (flags.json) printJson(report);
       else if (flags.markdown) printText(api.renderEvalMarkdown(report));

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { QuantizeOptionsSchema, type QuantizeOptions } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { formatBytes, printJson, printText, progressBar, table, warn } from '../output.js';
+import { endProgress, formatBytes, printJson, printText, startProgress, table, warn } from '../output.js';
+import { phaseFrame } from '../progress.js';
 
 /**
  * The flags of `qtool quantize`: each sets one field of QuantizeOptionsSchema (documents/quantize-options.ts),
@@ -62,17 +63,16 @@ export function register(program: Command): void {
       const flag = flagParser(api.UsageError);
       if (flags.symmetric && flags.asymmetric) throw new api.UsageError('E_OPTION_CONFLICT', '--symmetric and --asymmetric are alternatives: give one');
       const options: QuantizeOptions = { ...readFlags(flags, QuantizeOptionsSchema, QUANTIZE_FLAGS, flag), ...(flags.asymmetric ? { symmetric: false } : {}) };
-      let bar = progressBar('calibrating', flags.quiet);
-      const result = await api.quantize(modelPath, options, {
-        onProgress: (e) => {
-          if (e.stage === 'search' && e.done === undefined) {
-            bar.done();
-            bar = progressBar('searching (uniform missed --max-drop)', flags.quiet);
-          }
-          if ((e.stage === 'calibrate' || e.stage === 'search') && e.done !== undefined && e.total !== undefined) bar.update(e.done, e.total);
-        },
-      });
-      bar.done();
+      const bar = startProgress(flags.quiet);
+      const result = await api
+        .quantize(modelPath, options, {
+          onProgress: (e) => {
+            // Counted stages get a frame; the others (rewrite, verify, save) pass too fast to draw.
+            if (e.stage === 'search' && e.done === undefined) warn('note: uniform quantization missed --max-drop; searching for layers to keep at higher precision');
+            if ((e.stage === 'calibrate' || e.stage === 'search') && e.done !== undefined && e.total !== undefined) bar.update(phaseFrame(e.stage, e.done, e.total, e.label));
+          },
+        })
+        .finally(endProgress);
       const s = result.summary;
       const gateError = api.quantizeGateError(s);
       if (flags.json) {
