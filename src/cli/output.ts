@@ -17,6 +17,15 @@ export function printJson(doc: unknown): void {
   process.stdout.write(stringify(doc));
 }
 
+/** `-o -`, `--report -`, `--summary -`: the document goes to stdout instead of a file. */
+export const STDOUT_PATH = '-';
+
+/** Human text on stderr: where the summary goes when stdout carries a document. */
+export function printTextToStderr(text: string): void {
+  endProgress();
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
 /** Human text on stdout (the progress line, if any, is cleared first: both may share one terminal). */
 export function printText(text: string): void {
   endProgress();

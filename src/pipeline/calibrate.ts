@@ -14,8 +14,11 @@ import { staticPlanCalibrationTensors } from './calibration-plan.js';
 export interface CalibrateFileOptions extends CalibrateOptions {
   /** .npy / .npz / folder / .jsonl, or 'random'. */
   data: string;
-  /** Table file (default: `<model without .onnx>.calib.json` next to the model). */
-  output?: string;
+  /**
+   * Table file (default: `<model without .onnx>.calib.json` next to the model); null: write no file, only
+   * return the table (the summary's output is then '-', as `qtool calibrate -o -` prints it on stdout).
+   */
+  output?: string | null;
   /** Overwrite an existing output file. */
   force?: boolean;
   /** Dynamic dim values for random data, by symbolic name. */
@@ -42,19 +45,19 @@ export function defaultCalibrationPath(modelPath: string): string {
  */
 export async function calibrateFile(modelPath: string, opts: CalibrateFileOptions, callbacks: CalibrateCallbacks = {}): Promise<{ table: CalibrationTable; summary: CalibrationSummary }> {
   const { data, output, force, randomDims, randomSamples, tensorsFor, ...calibOpts } = opts;
-  const out = output ?? defaultCalibrationPath(modelPath);
-  checkOutputPath(out, { force: Boolean(force) });
+  const out = output === null ? null : (output ?? defaultCalibrationPath(modelPath));
+  if (out !== null) checkOutputPath(out, { force: Boolean(force) });
   const model = loadModel(modelPath);
   const dataset = await openDataset(data, model, { maxSamples: calibOpts.maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims, randomSamples });
   const chosen = tensorsFor?.(model);
   const table = await calibrate(model, dataset, { ...calibOpts, ...callbacks, ...(chosen ? { tensors: chosen.tensors, tensorsFrom: chosen.from } : {}) });
-  writeDocument(out, table);
+  if (out !== null) writeDocument(out, table);
   const entries = Object.entries(table.tensors);
   const summary: CalibrationSummary = {
     kind: 'qtool.calibration-summary',
     version: 1,
     model: modelPath,
-    output: out,
+    output: out ?? '-',
     data: dataset.description,
     method: table.method,
     samples: table.samples,

@@ -3,14 +3,14 @@ import type { Command } from 'commander';
 import { BatchOptionsSchema, type BatchOptions } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { onInterrupt } from '../interrupt.js';
-import { endProgress, printJson, printText, startProgress, warn } from '../output.js';
+import { endProgress, printJson, printText, startProgress, STDOUT_PATH, warn } from '../output.js';
 import { PROGRESS_PHASES, phaseFrame, type ProgressPhase } from '../progress.js';
 
 /** The flags of `qtool batch`: each sets one field of BatchOptionsSchema (documents/batch-jobs.ts: help text and defaults). */
 export const BATCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--concurrency <n>', field: 'concurrency', number: { int: true } },
   { flag: '--force', field: 'force' },
-  { flag: '--summary <file>', field: 'summaryFile' },
+  { flag: '--summary <file>', field: 'summaryFile', note: "('-': print it on stdout instead, as --json)" },
 ];
 
 interface BatchFlags {
@@ -30,7 +30,8 @@ export function register(program: Command): void {
     .action(async (jobsFile: string, flags: BatchFlags & Record<string, unknown>) => {
       const api = await import('../../index.js');
       const options = readFlags(flags, BatchOptionsSchema, BATCH_FLAGS, flagParser(api.UsageError)) as BatchOptions;
-      const summaryFile = options.summaryFile ?? path.join(path.dirname(jobsFile), `${path.basename(jobsFile).replace(/\.json$/i, '')}.summary.json`);
+      const summaryToStdout = Boolean(flags.json) || options.summaryFile === STDOUT_PATH;
+      const summaryFile = options.summaryFile === STDOUT_PATH ? undefined : options.summaryFile ?? path.join(path.dirname(jobsFile), `${path.basename(jobsFile).replace(/\.json$/i, '')}.summary.json`);
       const controller = new AbortController();
       // The jobs running now, with the stage each one's child last reported.
       const running = new Map<string, string>();
@@ -62,11 +63,11 @@ export function register(program: Command): void {
         endProgress();
       }
       if (controller.signal.aborted) throw api.interruptedError();
-      if (flags.json) printJson(summary);
+      if (summaryToStdout) printJson(summary);
       else printText(api.renderBatchText(summary));
       if (summary.counts.failed > 0) {
         const ids = summary.jobs.filter((j) => j.status === 'failed').map((j) => j.id);
-        throw new api.BatchError('E_BATCH_PARTIAL', `${ids.length} of ${summary.jobs.length} jobs failed: ${ids.join(', ')} (summary: ${summaryFile})`);
+        throw new api.BatchError('E_BATCH_PARTIAL', `${ids.length} of ${summary.jobs.length} jobs failed: ${ids.join(', ')} (summary: ${summaryFile ?? 'stdout'})`);
       }
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { CalibrateOptionsSchema } from '../../documents/index.js';
 import { addFlags, collect, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { endProgress, printJson, printText, startProgress, table, warn } from '../output.js';
+import { endProgress, printJson, printText, printTextToStderr, startProgress, STDOUT_PATH, table, warn } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
 /**
@@ -42,7 +42,7 @@ export function register(program: Command): void {
   )
     .option('--all-tensors', 'observe every float tensor of the main graph (default: only the tensors a static `qtool quantize` can read ranges for)')
     .option('--dim <name=value>', 'random data: value of a symbolic (dynamic) dim, e.g. --dim sequence=64 (repeatable; others default to 32)', collect, [])
-    .option('-o, --output <file>', 'table file (default: <model>.calib.json next to the model)')
+    .option('-o, --output <file>', "table file (default: <model>.calib.json next to the model); '-': print the table (qtool.calibration/1) on stdout")
     .option('--force', 'overwrite an existing output file')
     .option('--json', 'print one JSON document (qtool.calibration-summary/1) on stdout')
     .option('--quiet', 'no progress bar')
@@ -62,10 +62,12 @@ export function register(program: Command): void {
         const flagOf = (key: string) => CALIBRATE_FLAGS.find((f) => f.field === key)?.flag.split(' ')[0] ?? key;
         throw new api.UsageError('E_FLAG', parsed.error.issues.map((i) => `${i.path.length ? flagOf(String(i.path[0])) : 'options'}: ${i.message}`).join('; '));
       }
+      const tableToStdout = flags.output === STDOUT_PATH;
+      if (tableToStdout && flags.json) throw new api.UsageError('E_OPTION_CONFLICT', '-o - and --json: both print a document on stdout; give one');
       const bar = startProgress(flags.quiet);
-      const { summary } = await api.calibrateModelFile(
+      const { table: calibration, summary } = await api.calibrateModelFile(
         modelPath,
-        { ...parsed.data, data: flags.data, output: flags.output, force: flags.force, randomDims, allTensors: flags.allTensors },
+        { ...parsed.data, data: flags.data, output: tableToStdout ? null : flags.output, force: flags.force, randomDims, allTensors: flags.allTensors },
         { onProgress: (p) => bar.update(phaseFrame('calibrate', p.done, p.total)) },
       );
       endProgress();
@@ -74,13 +76,14 @@ export function register(program: Command): void {
         printJson(summary);
         return;
       }
+      if (tableToStdout) printJson(calibration);
       if (flags.quiet) return;
       const fmt = (v: number) => (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4));
       const rows = Object.entries(summary.ranges).map(([name, [lo, hi]]) => [name, fmt(lo), fmt(hi), summary.nonFiniteTensors.includes(name) ? 'non-finite values' : '']);
       const shown = rows.length > 20 ? [...rows.slice(0, 20), ['…', '', '', `${rows.length - 20} more`]] : rows;
-      printText(
+      (tableToStdout ? printTextToStderr : printText)(
         [
-          `${summary.output}: ${summary.method} ranges of ${summary.tensorCount} tensors from ${summary.samples} samples (${summary.data})`,
+          `${tableToStdout ? 'stdout' : summary.output}: ${summary.method} ranges of ${summary.tensorCount} tensors from ${summary.samples} samples (${summary.data})`,
           '',
           table(['tensor', 'low', 'high', 'note'], shown),
         ].join('\n'),

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { EvalOptionsSchema, type EvalOptions } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { endProgress, printJson, printText, startProgress } from '../output.js';
+import { endProgress, printJson, printText, startProgress, STDOUT_PATH } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
 /** The flags of `qtool eval`: each sets one field of EvalOptionsSchema (documents/eval-report.ts: help text and defaults). */
@@ -35,7 +35,7 @@ export function register(program: Command): void {
     EvalOptionsSchema,
     EVAL_FLAGS,
   )
-    .option('--report <file>', 'also write the JSON report (qtool.eval/1) to this file')
+    .option('--report <file>', "also write the JSON report (qtool.eval/1) to this file ('-': on stdout, as --json)")
     .option('--force', 'overwrite an existing --report file')
     .option('--json', 'print one JSON document (qtool.eval/1)')
     .option('--markdown', 'print Markdown tables (for PRs and CI job summaries)')
@@ -43,8 +43,11 @@ export function register(program: Command): void {
       const api = await import('../../index.js');
       const flag = flagParser(api.UsageError);
       if (flags.json && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--json and --markdown: expected at most one, got both');
+      const reportToStdout = Boolean(flags.json) || flags.report === STDOUT_PATH;
+      if (flags.report === STDOUT_PATH && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--report - and --markdown: both print on stdout; give one');
+      const reportFile = flags.report === STDOUT_PATH ? undefined : flags.report;
       // Before any work: a typo or an existing report fails now, not after the evaluation.
-      if (flags.report) api.checkOutputPath(flags.report, { force: flags.force === true });
+      if (reportFile) api.checkOutputPath(reportFile, { force: flags.force === true });
       const bar = startProgress();
       const report = await api.evaluate(
         modelPath,
@@ -52,8 +55,8 @@ export function register(program: Command): void {
         { onProgress: (e) => bar.update(phaseFrame('eval', e.done, e.total)) },
       );
       endProgress();
-      if (flags.report) api.writeDocument(flags.report, report);
-      if (flags.json) printJson(report);
+      if (reportFile) api.writeDocument(reportFile, report);
+      if (reportToStdout) printJson(report);
       else if (flags.markdown) printText(api.renderEvalMarkdown(report));
       else printText(api.renderEvalText(report));
       const gateError = api.evalGateError(report);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SearchRunOptionsSchema } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { endProgress, printJson, printText, startProgress } from '../output.js';
+import { endProgress, printJson, printText, printTextToStderr, startProgress, STDOUT_PATH } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
 /** The flags of `qtool search`: each sets one field of SearchRunOptionsSchema (documents/search-report.ts: help text and defaults). */
@@ -21,9 +21,9 @@ export const SEARCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--evaluator <name>', field: 'evaluator' },
   { flag: '--sensitivity <file>', field: 'sensitivityReport' },
   { flag: '--probes <n>', field: 'probes', number: { int: true } },
-  { flag: '-o, --output <file>', field: 'planOutput' },
+  { flag: '-o, --output <file>', field: 'planOutput', note: "('-': print it on stdout)" },
   { flag: '--model-out <file>', field: 'modelOutput' },
-  { flag: '--report <file>', field: 'reportOutput' },
+  { flag: '--report <file>', field: 'reportOutput', note: "('-': on stdout, as --json)" },
   { flag: '--markdown-out <file>', field: 'markdownOutput' },
   { flag: '--html <file>', field: 'htmlOutput' },
   { flag: '--force', field: 'force' },
@@ -56,6 +56,11 @@ export function register(program: Command): void {
       const mode = options.mode ?? defaultOf('mode');
       if ((metric === 'accuracy' || metric === 'perplexity') && !options.evalLabels) throw new api.UsageError('E_OPTION_CONFLICT', `--metric ${metric}: expected --eval-labels, got none`);
       if (options.calib && mode !== 'static') throw new api.UsageError('E_OPTION_CONFLICT', `--calib: expected --mode static, got --mode ${mode}`);
+      const planToStdout = options.planOutput === STDOUT_PATH;
+      const reportToStdout = Boolean(flags.json) || options.reportOutput === STDOUT_PATH;
+      if (planToStdout && reportToStdout) throw new api.UsageError('E_OPTION_CONFLICT', `-o - and ${flags.json ? '--json' : '--report -'}: both print a document on stdout; give one`);
+      if (planToStdout) options.planOutput = undefined;
+      if (options.reportOutput === STDOUT_PATH) options.reportOutput = undefined;
       const bar = startProgress(flags.quiet);
       const result = await api
         .search(modelPath, {
@@ -65,7 +70,10 @@ export function register(program: Command): void {
           onProgress: (e) => bar.update(phaseFrame(e.phase, e.done, e.total, 'label' in e ? e.label : 'layer' in e ? e.layer : undefined)),
         })
         .finally(endProgress);
-      if (flags.json) printJson(result.report);
-      else printText(result.markdown);
+      if (reportToStdout) printJson(result.report);
+      else if (planToStdout) {
+        printJson(result.plan);
+        if (!flags.quiet) printTextToStderr(result.markdown);
+      } else printText(result.markdown);
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SensitivityRunOptionsSchema } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
-import { endProgress, printJson, printText, startProgress } from '../output.js';
+import { endProgress, printJson, printText, startProgress, STDOUT_PATH } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
 /** The flags of `qtool sensitivity`: each sets one field of SensitivityRunOptionsSchema (documents/sensitivity-report.ts: help text and defaults). */
@@ -14,7 +14,7 @@ export const SENSITIVITY_FLAGS: readonly FlagSpec[] = [
   { flag: '--samples <n>', field: 'samples', number: { int: true } },
   { flag: '--epsilon <x>', field: 'epsilonRel' },
   { flag: '--seed <n>', field: 'seed' },
-  { flag: '-o, --output <file>', field: 'output' },
+  { flag: '-o, --output <file>', field: 'output', note: "('-': on stdout, as --json)" },
   { flag: '--markdown-out <file>', field: 'markdownOutput' },
   { flag: '--html <file>', field: 'htmlOutput' },
   { flag: '--fail-over <x>', field: 'failOver' },
@@ -45,6 +45,9 @@ export function register(program: Command): void {
       const options = readFlags(flags, SensitivityRunOptionsSchema, SENSITIVITY_FLAGS, flag) as unknown as import('../../index.js').SensitivityRunOptions;
       if (options.loss === 'ce' && !options.labels) throw new api.UsageError('E_OPTION_CONFLICT', '--loss ce: expected --labels, got none');
       if (flags.json && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--json and --markdown: expected at most one, got both');
+      const reportToStdout = Boolean(flags.json) || options.output === STDOUT_PATH;
+      if (options.output === STDOUT_PATH && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '-o - and --markdown: both print on stdout; give one');
+      if (options.output === STDOUT_PATH) options.output = undefined;
       const bar = startProgress(flags.quiet);
       const probes = options.probes;
       const result = await api
@@ -54,7 +57,7 @@ export function register(program: Command): void {
           onProgress: (e) => bar.update(phaseFrame(e.phase, e.done, e.total, e.layer)),
         })
         .finally(endProgress);
-      if (flags.json) printJson(result.report);
+      if (reportToStdout) printJson(result.report);
       else printText(result.markdown);
     });
 }
