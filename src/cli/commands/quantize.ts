@@ -68,7 +68,7 @@ export function register(program: Command): void {
         .quantize(modelPath, options, {
           onProgress: (e) => {
             // Counted stages get a frame; the others (rewrite, verify, save) pass too fast to draw.
-            if (e.stage === 'search' && e.done === undefined) warn('note: uniform quantization missed --max-drop; searching for layers to keep at higher precision');
+            if (e.stage === 'search' && e.done === undefined && !flags.quiet) warn('note: uniform quantization missed --max-drop; searching for layers to keep at higher precision');
             if ((e.stage === 'calibrate' || e.stage === 'search') && e.done !== undefined && e.total !== undefined) bar.update(phaseFrame(e.stage, e.done, e.total, e.label));
           },
         })
