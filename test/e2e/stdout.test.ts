@@ -35,6 +35,18 @@ describe('documents on stdout', () => {
     expect(r.stderr).toMatch(/# Mixed-precision search/);
   });
 
+  it('search -o - with a missed budget: exit 4 and the best plan still on stdout; --json likewise prints the report', () => {
+    const base = ['search', FMNIST.mlp, '--data', FMNIST.calibX, '--eval', FMNIST.valX, '--eval-labels', FMNIST.valY, '--eval-samples', '100', '--probes', '2', '--metric', 'cosine', '--max-drop', '0'];
+    const r = spawnQtool([...base, '-o', '-'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(4);
+    expect(PlanSchema.parse(JSON.parse(r.stdout)).kind).toBe('qtool.plan');
+    expect(r.stderr).toMatch(/E_BUDGET_NOT_MET/);
+    const j = spawnQtool([...base, '--json'], { cwd: dir });
+    expect(j.code, j.stderr).toBe(4);
+    expect(JSON.parse(j.stdout).kind).toBe('qtool.search-report');
+    expect(filesIn(dir)).toEqual([]);
+  });
+
   it('eval --report -: the report on stdout (as --json), no file named "-"', () => {
     const r = spawnQtool(['eval', FMNIST.mlp, '--data', FMNIST.valX, '--labels', FMNIST.valY, '--samples', '100', '--report', '-'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);

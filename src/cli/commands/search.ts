@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { SearchRunOptionsSchema } from '../../documents/index.js';
 import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
@@ -59,21 +62,32 @@ export function register(program: Command): void {
       const planToStdout = options.planOutput === STDOUT_PATH;
       const reportToStdout = Boolean(flags.json) || options.reportOutput === STDOUT_PATH;
       if (planToStdout && reportToStdout) throw new api.UsageError('E_OPTION_CONFLICT', `-o - and ${flags.json ? '--json' : '--report -'}: both print a document on stdout; give one`);
-      if (planToStdout) options.planOutput = undefined;
+      // A document for stdout is written to a temp file by the search itself and printed from there, so
+      // it also reaches stdout when the budget is missed (exit 4: the search writes its outputs, then throws).
+      const tmp = planToStdout || reportToStdout ? fs.mkdtempSync(path.join(os.tmpdir(), 'qtool-search-')) : undefined;
+      const stdoutDoc = tmp ? path.join(tmp, planToStdout ? 'plan.json' : 'report.json') : undefined;
+      if (planToStdout) options.planOutput = stdoutDoc;
       if (options.reportOutput === STDOUT_PATH) options.reportOutput = undefined;
+      if (reportToStdout && !planToStdout) options.reportOutput ??= stdoutDoc;
       const bar = startProgress(flags.quiet);
-      const result = await api
-        .search(modelPath, {
-          ...options,
-          maxSizeBytes: maxSizeBytes === undefined ? undefined : maxSizeBytes * 1e6,
-          sensitivity: probes === undefined ? undefined : { probes: Math.max(2, probes), minProbes: Math.min(4, Math.max(2, probes)) },
-          onProgress: (e) => bar.update(phaseFrame(e.phase, e.done, e.total, 'label' in e ? e.label : 'layer' in e ? e.layer : undefined)),
-        })
-        .finally(endProgress);
-      if (reportToStdout) printJson(result.report);
-      else if (planToStdout) {
-        printJson(result.plan);
-        if (!flags.quiet) printTextToStderr(result.markdown);
-      } else printText(result.markdown);
+      let markdown: string | undefined;
+      try {
+        const result = await api
+          .search(modelPath, {
+            ...options,
+            maxSizeBytes: maxSizeBytes === undefined ? undefined : maxSizeBytes * 1e6,
+            sensitivity: probes === undefined ? undefined : { probes: Math.max(2, probes), minProbes: Math.min(4, Math.max(2, probes)) },
+            onProgress: (e) => bar.update(phaseFrame(e.phase, e.done, e.total, 'label' in e ? e.label : 'layer' in e ? e.layer : undefined)),
+          })
+          .finally(endProgress);
+        markdown = result.markdown;
+        if (reportToStdout && options.reportOutput !== stdoutDoc) printJson(result.report);
+      } finally {
+        if (stdoutDoc && fs.existsSync(stdoutDoc)) process.stdout.write(fs.readFileSync(stdoutDoc));
+        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+      }
+      if (planToStdout) {
+        if (!flags.quiet) printTextToStderr(markdown);
+      } else if (!reportToStdout) printText(markdown);
     });
 }
