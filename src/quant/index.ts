@@ -3,3 +3,5 @@ export * from './weights.js';
 export * from './metrics.js';
 export * from './layer-spec.js';
 export * from './clip-search.js';
+export * from './linalg.js';
+export * from './gptq.js';

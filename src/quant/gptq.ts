@@ -1,0 +1,383 @@
+import { affineParams, quantRange, quantizeValue, type QuantRange } from './affine.js';
+import { upperCholeskyOfInverse } from './linalg.js';
+import { groupLayout, int4SymmetricParams, weightQuantType, type QuantizedWeight, type WeightQuantSpec } from './weights.js';
+
+/**
+ * GPTQ (Frantar et al. 2022, the Optimal Brain Compression family): quantize a linear layer's weight
+ * column by column along its reduction axis and spread each column's rounding error over the columns
+ * not yet quantized, weighted by the inverse of the layer-input Hessian H = 2·E[x xᵀ], so that the
+ * layer output error Σ_rows Δwᵀ H Δw is (greedily) minimal instead of the weight error.
+ *
+ * The canonical problem is a row-major weight W [rows, cols] (rows = output channels, cols = the
+ * reduction axis, in the order of H) with rows split into `hessians.length` equal row groups (conv
+ * groups), each with its own H. Quantization groups are a fixed partition of each row's columns
+ * (`colGroup`): one group per row (per channel) or blocks along the reduction axis. A group's scale and
+ * zero point are chosen when the sweep reaches its first column, from the group's current (already
+ * error-compensated) values, with the same rule as round-to-nearest (`quantizeWeight`).
+ */
+export interface GptqSettings {
+  /** Dampening λ added to H's diagonal, relative to the mean diagonal (default 0.01). */
+  dampRel?: number;
+  /** Columns per lazy block update (default 128). */
+  blockSize?: number;
+  /** Quantize columns in decreasing order of H's diagonal (act-order; the storage layout is unchanged). */
+  actOrder?: boolean;
+}
+
+export interface GptqProblem {
+  /** W [rows, cols] row-major; not modified. */
+  w: Float32Array | Float64Array;
+  rows: number;
+  cols: number;
+  /** H (cols×cols, row-major, symmetric) per row group; rows r·hessians.length/rows share one. Not modified. */
+  hessians: readonly Float64Array[];
+  /** Quantization group of each column (0 … colGroups−1); the same partition for every row. */
+  colGroup: Int32Array;
+  colGroups: number;
+  bits: 4 | 8 | 16;
+  symmetric: boolean;
+}
+
+export interface GptqResult {
+  /** Quantized integers [rows, cols]. */
+  q: Int32Array;
+  /** Per (row, column group): index row·colGroups + group. */
+  scales: Float32Array;
+  zeroPoints: Int32Array;
+  /** The dequantized weight [rows, cols] (float32). */
+  dequantized: Float32Array;
+  /** Dead columns (zero Hessian diagonal: the input is always 0 on the calibration data). */
+  deadColumns: number;
+  /** Whether H needed more dampening than asked to be positive definite (the extra factor applied). */
+  dampFactor: number;
+}
+
+/** The quantization range and parameter rule shared with quantizeWeight. */
+function paramRule(bits: 4 | 8 | 16, symmetric: boolean): { range: QuantRange; params: (lo: number, hi: number) => { scale: number; zeroPoint: number } } {
+  const type = weightQuantType(bits, symmetric);
+  const range = quantRange(type, symmetric && bits !== 4);
+  const params = bits === 4 && symmetric ? int4SymmetricParams : (lo: number, hi: number) => affineParams(lo, hi, range, symmetric);
+  return { range, params };
+}
+
+/** Run GPTQ on the canonical problem. */
+export function gptq(problem: GptqProblem, settings: GptqSettings = {}): GptqResult {
+  const { rows, cols, hessians, colGroup, colGroups } = problem;
+  const dampRel = settings.dampRel ?? 0.01;
+  const B = Math.max(1, Math.min(cols, settings.blockSize ?? 128));
+  const groupsOfRows = hessians.length;
+  if (rows % groupsOfRows !== 0) throw new RangeError(`gptq: ${rows} rows do not split into ${groupsOfRows} Hessian groups`);
+  const rowsPerH = rows / groupsOfRows;
+  const { range, params } = paramRule(problem.bits, problem.symmetric);
+  const q = new Int32Array(rows * cols);
+  const scales = new Float32Array(rows * colGroups);
+  const zeroPoints = new Int32Array(rows * colGroups);
+  const dequantized = new Float32Array(rows * cols);
+  let deadColumns = 0;
+  let dampFactor = 1;
+
+  // Members of each column group (original column indices).
+  const members: number[][] = Array.from({ length: colGroups }, () => []);
+  for (let j = 0; j < cols; j++) members[colGroup[j]].push(j);
+
+  for (let g = 0; g < groupsOfRows; g++) {
+    const h0 = hessians[g];
+    if (h0.length !== cols * cols) throw new RangeError(`gptq: Hessian has ${h0.length} entries, expected ${cols}×${cols}`);
+    // Column order: natural, or act-order (decreasing diagonal).
+    const order = new Int32Array(cols);
+    for (let j = 0; j < cols; j++) order[j] = j;
+    const diag = new Float64Array(cols);
+    for (let j = 0; j < cols; j++) diag[j] = h0[j * cols + j];
+    if (settings.actOrder) {
+      const idx = Array.from(order).sort((a, b) => diag[b] - diag[a] || a - b);
+      order.set(idx);
+    }
+    // Permuted, dampened H; dead columns get a unit diagonal (their error is not propagated).
+    let meanDiag = 0;
+    for (let j = 0; j < cols; j++) meanDiag += diag[j];
+    meanDiag /= cols;
+    if (!(meanDiag > 0) || !Number.isFinite(meanDiag)) meanDiag = 1;
+    let u: Float64Array | undefined;
+    for (let attempt = 0; attempt < 8 && !u; attempt++) {
+      const lambda = dampRel * meanDiag * dampFactor;
+      const hp = new Float64Array(cols * cols);
+      let dead = 0;
+      for (let a = 0; a < cols; a++) {
+        const ja = order[a];
+        const isDead = !(diag[ja] > 0);
+        if (isDead) dead++;
+        const src = ja * cols;
+        const dst = a * cols;
+        for (let b = 0; b < cols; b++) {
+          const jb = order[b];
+          hp[dst + b] = isDead || !(diag[jb] > 0) ? 0 : h0[src + jb];
+        }
+        hp[dst + a] = (isDead ? meanDiag : diag[ja]) + lambda;
+      }
+      if (g === 0 && attempt === 0) deadColumns = dead;
+      u = upperCholeskyOfInverse(hp, cols);
+      if (!u) dampFactor *= 10;
+    }
+    if (!u) throw new RangeError('gptq: the Hessian is not positive definite even after dampening');
+    // Position of each column in the sweep, and the group a column's first visit opens.
+    const posOf = new Int32Array(cols);
+    for (let a = 0; a < cols; a++) posOf[order[a]] = a;
+    const groupCols = members.map((m) => Int32Array.from(m.map((j) => posOf[j])));
+    const colGroupPerm = new Int32Array(cols);
+    for (let a = 0; a < cols; a++) colGroupPerm[a] = colGroup[order[a]];
+
+    sweepRows(problem, u, order, colGroupPerm, groupCols, g * rowsPerH, (g + 1) * rowsPerH, B, range, params, q, scales, zeroPoints, dequantized);
+  }
+  return { q, scales, zeroPoints, dequantized, deadColumns, dampFactor };
+}
+
+const ROW_CHUNK = 16;
+const COL_TILE = 256;
+
+function sweepRows(
+  problem: GptqProblem,
+  u: Float64Array,
+  order: Int32Array,
+  colGroupPerm: Int32Array,
+  groupCols: readonly Int32Array[],
+  rowStart: number,
+  rowEnd: number,
+  B: number,
+  range: QuantRange,
+  params: (lo: number, hi: number) => { scale: number; zeroPoint: number },
+  q: Int32Array,
+  scales: Float32Array,
+  zeroPoints: Int32Array,
+  dequantized: Float32Array,
+): void {
+  const { cols, colGroups } = problem;
+  const w = problem.w;
+  const chunk = new Float64Array(ROW_CHUNK * cols);
+  const err = new Float64Array(ROW_CHUNK * B);
+  const opened = new Uint8Array(ROW_CHUNK * colGroups);
+  for (let r0 = rowStart; r0 < rowEnd; r0 += ROW_CHUNK) {
+    const nr = Math.min(ROW_CHUNK, rowEnd - r0);
+    // Load the rows in sweep order.
+    for (let r = 0; r < nr; r++) {
+      const src = (r0 + r) * cols;
+      const dst = r * cols;
+      for (let a = 0; a < cols; a++) chunk[dst + a] = w[src + order[a]];
+    }
+    opened.fill(0);
+    for (let i1 = 0; i1 < cols; i1 += B) {
+      const i2 = Math.min(cols, i1 + B);
+      const nb = i2 - i1;
+      // Sweep inside the block, row by row (rows are independent; U is shared).
+      for (let r = 0; r < nr; r++) {
+        const row = r * cols;
+        const gRow = (r0 + r) * colGroups;
+        const er = r * B;
+        for (let a = i1; a < i2; a++) {
+          const cg = colGroupPerm[a];
+          if (!opened[r * colGroups + cg]) {
+            opened[r * colGroups + cg] = 1;
+            let lo = Infinity;
+            let hi = -Infinity;
+            for (const p of groupCols[cg]) {
+              const v = chunk[row + p];
+              if (v < lo) lo = v;
+              if (v > hi) hi = v;
+            }
+            const pr = params(Math.fround(lo), Math.fround(hi));
+            scales[gRow + cg] = pr.scale;
+            zeroPoints[gRow + cg] = pr.zeroPoint;
+          }
+          const s = scales[gRow + cg];
+          const z = zeroPoints[gRow + cg];
+          const x = chunk[row + a];
+          const qi = quantizeValue(x, s, z, range);
+          const deq = Math.fround((qi - z) * s);
+          const oc = (r0 + r) * cols + order[a];
+          q[oc] = qi;
+          dequantized[oc] = deq;
+          const ua = a * cols;
+          const e = (x - deq) / u[ua + a];
+          err[er + a - i1] = e;
+          for (let b = a + 1; b < i2; b++) chunk[row + b] -= e * u[ua + b];
+        }
+      }
+      if (i2 >= cols) continue;
+      // Lazy update of the remaining columns: W[:, i2:] −= Err · U[i1:i2, i2:], tiled over columns.
+      for (let t0 = i2; t0 < cols; t0 += COL_TILE) {
+        const t1 = Math.min(cols, t0 + COL_TILE);
+        for (let r = 0; r < nr; r++) {
+          const row = r * cols;
+          const er = r * B;
+          let b = 0;
+          for (; b + 3 < nb; b += 4) {
+            const e0 = err[er + b], e1 = err[er + b + 1], e2 = err[er + b + 2], e3 = err[er + b + 3];
+            const u0 = (i1 + b) * cols, u1 = u0 + cols, u2 = u1 + cols, u3 = u2 + cols;
+            for (let j = t0; j < t1; j++) chunk[row + j] -= e0 * u[u0 + j] + e1 * u[u1 + j] + e2 * u[u2 + j] + e3 * u[u3 + j];
+          }
+          for (; b < nb; b++) {
+            const e0 = err[er + b];
+            const u0 = (i1 + b) * cols;
+            for (let j = t0; j < t1; j++) chunk[row + j] -= e0 * u[u0 + j];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Σ_rows Δwᵀ H Δw for Δw = wq − w on the canonical layout (optionally on every `stride`-th row, scaled up). */
+export function layerOutputError(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): number {
+  const per = rowOutputErrors(w, wq, rows, cols, hessians, stride);
+  let total = 0;
+  for (const e of per) total += e;
+  return per.length > 0 ? (total * rows) / per.length : 0;
+}
+
+/** Δw_rᵀ H Δw_r for the rows 0, stride, 2·stride, … */
+export function rowOutputErrors(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): Float64Array {
+  const rowsPerH = rows / hessians.length;
+  const d = new Float64Array(cols);
+  const out = new Float64Array(Math.ceil(rows / stride));
+  for (let r = 0, n = 0; r < rows; r += stride, n++) {
+    const h = hessians[Math.floor(r / rowsPerH)];
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) d[j] = wq[o + j] - w[o + j];
+    let total = 0;
+    for (let i = 0; i < cols; i++) {
+      const di = d[i];
+      if (di === 0) continue;
+      const oi = i * cols;
+      let s = 0;
+      for (let j = 0; j < cols; j++) s += h[oi + j] * d[j];
+      total += di * s;
+    }
+    out[n] = total;
+  }
+  return out;
+}
+
+/**
+ * The canonical GPTQ view of a weight as the rewriter quantizes it (`spec`, layout `dims`): rows are the
+ * output channels, columns the reduction axis in the order of the layer-input Hessian. 2-D weights
+ * ([K, N] MatMul/Gemm, [N, K] Gemm transB / MatMulNBits): block-wise specs run along the reduction axis,
+ * per-channel specs along the output axis. Conv [O, C/g, kh, kw] (and 3-D): rows = O, columns
+ * C/g·kh·kw (the im2col order). Returns undefined for layouts without such a view.
+ */
+export interface CanonicalView {
+  rows: number;
+  cols: number;
+  /** Flat index in the original layout of canonical (row, col). */
+  index: (row: number, col: number) => number;
+}
+
+export function canonicalView(dims: readonly number[], spec: Pick<WeightQuantSpec, 'granularity' | 'axis'>): CanonicalView | undefined {
+  if (spec.granularity === 'tensor') return undefined;
+  const axis = spec.axis < 0 ? spec.axis + dims.length : spec.axis;
+  if (dims.length === 2) {
+    const reduction = spec.granularity === 'block' ? axis : 1 - axis;
+    if (reduction === 1) return { rows: dims[0], cols: dims[1], index: (r, c) => r * dims[1] + c };
+    return { rows: dims[1], cols: dims[0], index: (r, c) => c * dims[1] + r };
+  }
+  if (dims.length === 3 || dims.length === 4) {
+    // Conv: per channel on axis 0, or blocks along the input-channel axis 1.
+    if ((spec.granularity === 'channel' && axis !== 0) || (spec.granularity === 'block' && axis !== 1)) return undefined;
+    const cols = dims.slice(1).reduce((a, b) => a * b, 1);
+    return { rows: dims[0], cols, index: (r, c) => r * cols + c };
+  }
+  return undefined;
+}
+
+export interface GptqWeightResult {
+  quantized: QuantizedWeight;
+  /** Σ Δwᵀ H Δw of round-to-nearest and of the result (H undampened; estimated on a row sample for large layers). */
+  errorRtn: number;
+  errorGptq: number;
+  deadColumns: number;
+  /** Rows where round-to-nearest had the lower output error and was kept (GPTQ is greedy, not optimal). */
+  rtnRows: number;
+}
+
+/**
+ * GPTQ for a weight laid out as the rewriter quantizes it: returns the same QuantizedWeight shape as
+ * `quantizeWeight(w, dims, spec)` (so every emitter can store it), or undefined when the weight has no
+ * canonical view or the Hessians do not match it. `rtn` is the round-to-nearest result: each row keeps
+ * whichever of GPTQ and RTN has the lower Δwᵀ H Δw, so the result is never worse than RTN on the
+ * calibration Hessian (per row when the errors are exact; per layer when `errorRows` samples the rows).
+ */
+export function gptqWeight(
+  w: Float32Array,
+  dims: readonly number[],
+  spec: WeightQuantSpec,
+  hessians: readonly Float64Array[],
+  settings: GptqSettings & { rtn: QuantizedWeight; errorRows?: number },
+): GptqWeightResult | undefined {
+  const view = canonicalView(dims, spec);
+  if (!view || hessians.length === 0 || view.rows % hessians.length !== 0) return undefined;
+  const { rows, cols, index } = view;
+  if (hessians.some((h) => h.length !== cols * cols)) return undefined;
+  const layout = groupLayout(dims, spec);
+  // Canonical weight, and column groups (read off row 0: the partition is the same for every row).
+  const cw = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) cw[r * cols + c] = w[index(r, c)];
+  const g0 = new Map<number, number>();
+  const colGroup = new Int32Array(cols);
+  for (let c = 0; c < cols; c++) {
+    const g = layout.groupOf(index(0, c));
+    let k = g0.get(g);
+    if (k === undefined) g0.set(g, (k = g0.size));
+    colGroup[c] = k;
+  }
+  const colGroups = g0.size;
+  const res = gptq({ w: cw, rows, cols, hessians, colGroup, colGroups, bits: spec.bits, symmetric: spec.symmetric }, settings);
+  // Round-to-nearest in the canonical layout, for the comparison.
+  const rtn = settings.rtn;
+  const crtn = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const i = index(r, c);
+      const g = layout.groupOf(i);
+      crtn[r * cols + c] = Math.fround((rtn.q[i] - rtn.zeroPoints[g]) * rtn.scales[g]);
+    }
+  }
+  const stride = Math.max(1, Math.floor(rows / Math.max(1, settings.errorRows ?? rows)));
+  const eR = rowOutputErrors(cw, crtn, rows, cols, hessians, stride);
+  const eG = rowOutputErrors(cw, res.dequantized, rows, cols, hessians, stride);
+  let sumR = 0;
+  let sumG = 0;
+  for (let i = 0; i < eR.length; i++) {
+    sumR += eR[i];
+    sumG += eG[i];
+  }
+  // Which rows keep RTN: per row with exact errors, else all or none by the sampled totals.
+  const keepRtn = new Uint8Array(rows);
+  let best = 0;
+  if (stride === 1) {
+    for (let r = 0; r < rows; r++) {
+      keepRtn[r] = eR[r] < eG[r] ? 1 : 0;
+      best += Math.min(eR[r], eG[r]);
+    }
+  } else {
+    keepRtn.fill(sumR < sumG ? 1 : 0);
+    best = (Math.min(sumR, sumG) * rows) / eR.length;
+  }
+  // Back to the original layout.
+  const q = Int32Array.from(rtn.q);
+  const scales = Float32Array.from(rtn.scales);
+  const zeroPoints = Int32Array.from(rtn.zeroPoints);
+  let rtnRows = 0;
+  for (let r = 0; r < rows; r++) {
+    if (keepRtn[r]) {
+      rtnRows++;
+      continue;
+    }
+    for (let c = 0; c < cols; c++) {
+      const i = index(r, c);
+      q[i] = res.q[r * cols + c];
+      const g = layout.groupOf(i);
+      scales[g] = res.scales[r * colGroups + colGroup[c]];
+      zeroPoints[g] = res.zeroPoints[r * colGroups + colGroup[c]];
+    }
+  }
+  const quantized: QuantizedWeight = { q, scales, zeroPoints, scaleDims: rtn.scaleDims, type: rtn.type, range: rtn.range };
+  return { quantized, errorRtn: (sumR * rows) / eR.length, errorGptq: best, deadColumns: res.deadColumns, rtnRows };
+}
