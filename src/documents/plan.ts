@@ -11,6 +11,11 @@ export const LayerPlanSchema = z.object({
   symmetric: z.boolean().optional(),
   /** Weight rounding: round-to-nearest, or a per-channel/per-block clip search minimising weight MSE. */
   rounding: z.enum(['nearest', 'mse-clip']).optional(),
+  /**
+   * How integer weights are chosen: round-to-nearest (default) or GPTQ (error-compensating rounding
+   * from the layer-input Hessian of the calibration data; needs data).
+   */
+  algorithm: z.enum(['rtn', 'gptq']).optional(),
 });
 export type LayerPlan = z.infer<typeof LayerPlanSchema>;
 

@@ -17,6 +17,10 @@ export const LayerRecordSchema = z.object({
   /** Why the layer is float or not fully quantized. */
   reason: z.string().optional(),
   weightBytes: z.object({ before: z.number(), after: z.number() }).optional(),
+  /** How the weight was rounded: round-to-nearest (default, omitted) or GPTQ. */
+  algorithm: z.enum(['rtn', 'gptq']).optional(),
+  /** Σ Δwᵀ H Δw on the calibration Hessian: round-to-nearest and what was written. */
+  reconstructionError: z.object({ rtn: z.number(), after: z.number() }).optional(),
 });
 export type LayerRecord = z.infer<typeof LayerRecordSchema>;
 

@@ -20,7 +20,11 @@ export interface GptqSettings {
   dampRel?: number;
   /** Columns per lazy block update (default 128). */
   blockSize?: number;
-  /** Quantize columns in decreasing order of H's diagonal (act-order; the storage layout is unchanged). */
+  /**
+   * Quantize columns in decreasing order of H's diagonal (act-order; default true). Groups stay the
+   * storage layout's blocks (a group's scale is chosen when its first column comes up), so the model
+   * needs no g_idx and runs at the same speed; FMNIST MLP INT4 logit MSE 6.2e-3 → 5.2e-3 with it.
+   */
   actOrder?: boolean;
 }
 
@@ -88,7 +92,7 @@ export function gptq(problem: GptqProblem, settings: GptqSettings = {}): GptqRes
     for (let j = 0; j < cols; j++) order[j] = j;
     const diag = new Float64Array(cols);
     for (let j = 0; j < cols; j++) diag[j] = h0[j * cols + j];
-    if (settings.actOrder) {
+    if (settings.actOrder ?? true) {
       const idx = Array.from(order).sort((a, b) => diag[b] - diag[a] || a - b);
       order.set(idx);
     }
@@ -235,25 +239,65 @@ export function layerOutputError(w: ArrayLike<number>, wq: ArrayLike<number>, ro
 
 /** Δw_rᵀ H Δw_r for the rows 0, stride, 2·stride, … */
 export function rowOutputErrors(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): Float64Array {
+  return pairedRowErrors(w, wq, wq, rows, cols, hessians, stride)[0];
+}
+
+/**
+ * Δw_rᵀ H Δw_r for two candidates a, b at once (rows 0, stride, …): each row of H is loaded once for
+ * four quadratic forms (two rows × two candidates).
+ */
+export function pairedRowErrors(w: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): [Float64Array, Float64Array] {
   const rowsPerH = rows / hessians.length;
-  const d = new Float64Array(cols);
-  const out = new Float64Array(Math.ceil(rows / stride));
-  for (let r = 0, n = 0; r < rows; r += stride, n++) {
-    const h = hessians[Math.floor(r / rowsPerH)];
-    const o = r * cols;
-    for (let j = 0; j < cols; j++) d[j] = wq[o + j] - w[o + j];
-    let total = 0;
-    for (let i = 0; i < cols; i++) {
-      const di = d[i];
-      if (di === 0) continue;
-      const oi = i * cols;
-      let s = 0;
-      for (let j = 0; j < cols; j++) s += h[oi + j] * d[j];
-      total += di * s;
+  const sel: number[] = [];
+  for (let r = 0; r < rows; r += stride) sel.push(r);
+  const outA = new Float64Array(sel.length);
+  const outB = new Float64Array(sel.length);
+  const d = [new Float64Array(cols), new Float64Array(cols), new Float64Array(cols), new Float64Array(cols)];
+  for (let n = 0; n < sel.length; n += 2) {
+    const r0 = sel[n];
+    const r1 = n + 1 < sel.length && Math.floor(sel[n + 1] / rowsPerH) === Math.floor(r0 / rowsPerH) ? sel[n + 1] : -1;
+    const h = hessians[Math.floor(r0 / rowsPerH)];
+    const [da0, db0, da1, db1] = d;
+    for (let j = 0; j < cols; j++) {
+      const o = r0 * cols + j;
+      da0[j] = a[o] - w[o];
+      db0[j] = b[o] - w[o];
+      if (r1 >= 0) {
+        const o1 = r1 * cols + j;
+        da1[j] = a[o1] - w[o1];
+        db1[j] = b[o1] - w[o1];
+      } else {
+        da1[j] = 0;
+        db1[j] = 0;
+      }
     }
-    out[n] = total;
+    let ea0 = 0, eb0 = 0, ea1 = 0, eb1 = 0;
+    for (let i = 0; i < cols; i++) {
+      const oi = i * cols;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let j = 0; j < cols; j++) {
+        const hv = h[oi + j];
+        s0 += hv * da0[j];
+        s1 += hv * db0[j];
+        s2 += hv * da1[j];
+        s3 += hv * db1[j];
+      }
+      ea0 += da0[i] * s0;
+      eb0 += db0[i] * s1;
+      ea1 += da1[i] * s2;
+      eb1 += db1[i] * s3;
+    }
+    outA[n] = ea0;
+    outB[n] = eb0;
+    if (r1 >= 0) {
+      outA[n + 1] = ea1;
+      outB[n + 1] = eb1;
+    } else if (n + 1 < sel.length) {
+      // The next row uses another Hessian: its own pass.
+      n--;
+    }
   }
-  return out;
+  return [outA, outB];
 }
 
 /**
@@ -316,13 +360,23 @@ export function gptqWeight(
   const { rows, cols, index } = view;
   if (hessians.some((h) => h.length !== cols * cols)) return undefined;
   const layout = groupLayout(dims, spec);
-  // Canonical weight, and column groups (read off row 0: the partition is the same for every row).
+  // Canonical weight, original flat index and group of each canonical element; column groups are read
+  // off row 0 (the partition is the same for every row).
+  const idx = new Int32Array(rows * cols);
+  const gid = new Int32Array(rows * cols);
   const cw = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) cw[r * cols + c] = w[index(r, c)];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const i = index(r, c);
+      idx[r * cols + c] = i;
+      gid[r * cols + c] = layout.groupOf(i);
+      cw[r * cols + c] = w[i];
+    }
+  }
   const g0 = new Map<number, number>();
   const colGroup = new Int32Array(cols);
   for (let c = 0; c < cols; c++) {
-    const g = layout.groupOf(index(0, c));
+    const g = gid[c];
     let k = g0.get(g);
     if (k === undefined) g0.set(g, (k = g0.size));
     colGroup[c] = k;
@@ -332,16 +386,13 @@ export function gptqWeight(
   // Round-to-nearest in the canonical layout, for the comparison.
   const rtn = settings.rtn;
   const crtn = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const i = index(r, c);
-      const g = layout.groupOf(i);
-      crtn[r * cols + c] = Math.fround((rtn.q[i] - rtn.zeroPoints[g]) * rtn.scales[g]);
-    }
+  for (let e = 0; e < rows * cols; e++) {
+    const i = idx[e];
+    const g = gid[e];
+    crtn[e] = Math.fround((rtn.q[i] - rtn.zeroPoints[g]) * rtn.scales[g]);
   }
   const stride = Math.max(1, Math.floor(rows / Math.max(1, settings.errorRows ?? rows)));
-  const eR = rowOutputErrors(cw, crtn, rows, cols, hessians, stride);
-  const eG = rowOutputErrors(cw, res.dequantized, rows, cols, hessians, stride);
+  const [eR, eG] = pairedRowErrors(cw, crtn, res.dequantized, rows, cols, hessians, stride);
   let sumR = 0;
   let sumG = 0;
   for (let i = 0; i < eR.length; i++) {
@@ -371,9 +422,10 @@ export function gptqWeight(
       continue;
     }
     for (let c = 0; c < cols; c++) {
-      const i = index(r, c);
-      q[i] = res.q[r * cols + c];
-      const g = layout.groupOf(i);
+      const e = r * cols + c;
+      const i = idx[e];
+      q[i] = res.q[e];
+      const g = gid[e];
       scales[g] = res.scales[r * colGroups + colGroup[c]];
       zeroPoints[g] = res.zeroPoints[r * colGroups + colGroup[c]];
     }

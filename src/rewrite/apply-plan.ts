@@ -8,7 +8,8 @@ import { emitBlockedQdq, emitDynamicMatMul, emitMatMulNBits } from './emit-matmu
 import { cloneStructure, EmitState } from './emit-state.js';
 import { emissionRanges, markEdits, markSettings, scaleSource, sharesOf, type RangeAccessor } from './mark.js';
 import { opsetRaiseBlockers } from './opset.js';
-import type { Selection } from './plan.js';
+import { resolveLayerPlan, type Selection } from './plan.js';
+import type { WeightQuantizer } from './weight-quantizer.js';
 import { usefulInterval } from './useful-range.js';
 
 export interface ApplyPlanOptions extends Selection {
@@ -30,6 +31,8 @@ export interface ApplyPlanOptions extends Selection {
    * one model (an evaluator's applyPlan per plan) do not rebuild it. Must index this model's graph.
    */
   index?: GraphIndex;
+  /** Replaces round-to-nearest for the weights it accepts (GPTQ); recorded per layer in the summary. */
+  weightQuantizer?: WeightQuantizer;
 }
 
 /** The caller's GraphIndex of `model` (checked to be of this graph), or a new one. */
@@ -97,6 +100,12 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
   const clone = cloneStructure(model);
   const qdqDomain = opset >= 13 ? '' : 'com.microsoft';
   const st = new EmitState(model, index, clone, qdqDomain);
+  st.weightQuantizer = (req) => {
+    const lp = resolveLayerPlan(plan, req.layer, req.name, req.opType, opts);
+    if (lp.algorithm === 'rtn') return undefined;
+    if (!opts.weightQuantizer) throw new UsageError('E_OPTION_CONFLICT', `layer "${req.layer}": the plan asks for ${lp.algorithm}, which needs calibration data (layer-input statistics): give --data, or use algorithm rtn`);
+    return opts.weightQuantizer(req);
+  };
   const shares = sharesOf(edits);
   const readable = emissionRanges(edits, shares);
   const done = new Set<string>();
@@ -196,7 +205,8 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
     let after = node && record.bits !== 'float' ? (st.weightBytes.get(node) ?? before) : before;
     // Weight-only layers keep their float bias (before counts it too).
     if (node && record.scheme === 'weight-only' && st.weightBytes.has(node)) after += floatBytes(st, node, [2]);
-    layers.push({ ...record, weightBytes: { before, after } });
+    const alg = node ? st.weightAlgorithms.get(node) : undefined;
+    layers.push({ ...record, ...(alg ?? {}), weightBytes: { before, after } });
   }
   const tensorMap: Record<string, string> = {};
   for (const k of [...st.tensorMap.keys()].sort()) tensorMap[k] = st.tensorMap.get(k)!;

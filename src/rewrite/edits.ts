@@ -71,6 +71,7 @@ export interface ResolvedLayerPlan {
   readonly blockSize: number;
   readonly symmetric?: boolean;
   readonly clip: 'none' | 'mse';
+  readonly algorithm: 'rtn' | 'gptq';
   /** The plan has an entry for this layer (not only defaults): weight-only convolutions need one. */
   readonly isListed: boolean;
   /** Why the layer is float when excluded by a flag or the plan. */

@@ -57,7 +57,7 @@ export function emitMatMulNBits(st: EmitState, scope: GraphScope, node: NodeProt
     [bName, sName, zName] = cached.inputs;
     bytes = cached.bytes;
   } else {
-    [bName, sName, zName, bytes] = packNBits(st, scope, wName, w, K, N, e);
+    [bName, sName, zName, bytes] = packNBits(st, scope, node, wName, w, K, N, e);
     st.weightCache.set(cacheKey, { inputs: [bName, sName, zName], bytes });
   }
   const inputs = [cc.input[0], bName, sName, zName];
@@ -76,11 +76,11 @@ export function emitMatMulNBits(st: EmitState, scope: GraphScope, node: NodeProt
   st.weightBytes.set(node, bytes);
 }
 
-function packNBits(st: EmitState, scope: GraphScope, wName: string, w: Float32Array, K: number, N: number, e: { bits: 4 | 8; blockSize: number; symmetric: boolean; clip: 'none' | 'mse' }): [string, string, string, number] {
+function packNBits(st: EmitState, scope: GraphScope, node: NodeProto, wName: string, w: Float32Array, K: number, N: number, e: { bits: 4 | 8; blockSize: number; symmetric: boolean; clip: 'none' | 'mse' }): [string, string, string, number] {
   const B = e.blockSize;
   const nb = Math.ceil(K / B);
   const spec: WeightSpec = { bits: e.bits, symmetric: e.symmetric, granularity: 'block', axis: 1, blockSize: B, clip: e.clip };
-  const qw = quantizeForSpec(transpose(w, K, N), [N, K], spec);
+  const qw = quantizeForSpec(transpose(w, K, N), [N, K], spec, { st, node, weight: wName });
   const mid = 1 << (e.bits - 1);
   const blob = (B * e.bits) / 8;
   const packed = new Uint8Array(N * nb * blob);
@@ -125,7 +125,7 @@ function packNBits(st: EmitState, scope: GraphScope, wName: string, w: Float32Ar
 export function emitBlockedQdq(st: EmitState, scope: GraphScope, node: NodeProto, e: { blockSize: number; symmetric: boolean; clip: 'none' | 'mse' }): void {
   const { w, K, N, bias } = matmulWeightKN(st, scope, node);
   const spec: WeightSpec = { bits: 4, symmetric: e.symmetric, granularity: 'block', axis: 0, blockSize: e.blockSize, clip: e.clip };
-  const qw = quantizeForSpec(w, [K, N], spec);
+  const qw = quantizeForSpec(w, [K, N], spec, { st, node, weight: node.input[1] });
   const type = e.symmetric ? 'int4' : 'uint4';
   const ints = e.symmetric ? Int8Array.from(qw.q) : Uint8Array.from(qw.q);
   const wName = node.input[1];
@@ -160,7 +160,7 @@ export function emitBlockedQdq(st: EmitState, scope: GraphScope, node: NodeProto
 export function emitDynamicMatMul(st: EmitState, scope: GraphScope, node: NodeProto, e: { clip: 'none' | 'mse' }): void {
   const { w, K, N, bias } = matmulWeightKN(st, scope, node);
   const spec: WeightSpec = { bits: 8, symmetric: true, granularity: 'channel', axis: 1, clip: e.clip };
-  const qw = quantizeForSpec(w, [K, N], spec);
+  const qw = quantizeForSpec(w, [K, N], spec, { st, node, weight: node.input[1] });
   const wName = node.input[1];
   const origin = st.idOf(node);
   const q = st.addInitializer(scope, `${wName}_q`, 'int8', [K, N], Int8Array.from(qw.q));

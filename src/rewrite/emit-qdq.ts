@@ -54,8 +54,8 @@ export function emitActivation(st: EmitState, scope: GraphScope, tensor: string,
   }
 }
 
-/** Quantize a float weight per spec (with the optional clip search). */
-export function quantizeForSpec(data: Float32Array, dims: readonly number[], spec: WeightSpec) {
+/** Quantize a float weight per spec (with the optional clip search), through the state's weight quantizer when it has one. */
+export function quantizeForSpec(data: Float32Array, dims: readonly number[], spec: WeightSpec, via?: { st: EmitState; node: NodeProto; weight: string }) {
   let w = data;
   if (spec.multiplier !== undefined && spec.multiplier !== 1) {
     w = new Float32Array(data.length);
@@ -63,7 +63,14 @@ export function quantizeForSpec(data: Float32Array, dims: readonly number[], spe
   }
   const base = { bits: spec.bits, symmetric: spec.symmetric, granularity: spec.granularity, axis: spec.axis, blockSize: spec.blockSize };
   const clip = spec.clip === 'mse' ? searchWeightClip(w, dims, base) : undefined;
-  return quantizeWeight(w, dims, clip ? { ...base, clip } : base);
+  const rtn = quantizeWeight(w, dims, clip ? { ...base, clip } : base);
+  const custom = via?.st.weightQuantizer;
+  if (!via || !custom) return rtn;
+  const layer = via.st.idOf(via.node);
+  const res = custom({ layer, name: via.node.name, opType: via.node.opType, weight: via.weight, w, dims, spec: base, rtn });
+  if (!res) return rtn;
+  via.st.weightAlgorithms.set(via.node, res.record);
+  return res.quantized;
 }
 
 interface QuantizedInit {
@@ -86,7 +93,7 @@ export function emitWeight(st: EmitState, scope: GraphScope, node: NodeProto, in
   let qi = cache.get(key);
   if (!qi) {
     const { data, dims } = st.constantFloat(w, scope);
-    const qw = quantizeForSpec(data, dims, spec);
+    const qw = quantizeForSpec(data, dims, spec, { st, node, weight: w });
     if (minScales && spec.symmetric) raiseScales(qw, data, dims, spec, minScales);
     const type = qw.type as QuantizedInit['type'];
     const ints = type === 'int8' || type === 'int4' ? Int8Array.from(qw.q) : Uint8Array.from(qw.q);

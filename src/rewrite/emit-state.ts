@@ -1,4 +1,5 @@
 import { InternalError } from '../errors.js';
+import type { WeightQuantizer, WeightQuantizerResult } from './weight-quantizer.js';
 import {
   makeNode,
   nodeId,
@@ -78,6 +79,9 @@ export class EmitState {
   readonly notes: string[] = [];
   /** Quantized weights already written, keyed by graph, weight and spec (shared weights). */
   readonly weightCache = new Map<string, unknown>();
+  /** Set by applyPlan: the replacement for round-to-nearest (GPTQ), and what it did per node. */
+  weightQuantizer?: WeightQuantizer;
+  readonly weightAlgorithms = new Map<NodeProto, WeightQuantizerResult['record']>();
   private readonly scalarZps = new Map<string, string>();
   readonly domains = new Map<string, number>();
   minOpset = 0;

@@ -4,3 +4,4 @@ export { canRaiseOpset, opsetRaiseBlockers, BREAKING_OPSETS } from './opset.js';
 export { RULES } from './rules/index.js';
 export type { Edit, OpRule, RuleContext, WeightSpec, ResolvedLayerPlan } from './edits.js';
 export { rangesNeeded } from './ranges-needed.js';
+export type { WeightQuantizer, WeightQuantizerRequest, WeightQuantizerResult, LayerAlgorithm } from './weight-quantizer.js';

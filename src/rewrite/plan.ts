@@ -40,7 +40,7 @@ export function checkSelection(index: GraphIndex, sel: Selection, quantizedOps: 
  */
 export function resolveLayerPlan(plan: Plan, id: string, name: string, opType: string, sel: Selection): ResolvedLayerPlan {
   const named = (list?: readonly string[]) => Boolean(list && (list.includes(id) || (name !== '' && list.includes(name))));
-  const base = (reason: string): ResolvedLayerPlan => ({ bits: 'float', blockSize: 32, clip: 'none', isListed: false, reason });
+  const base = (reason: string): ResolvedLayerPlan => ({ bits: 'float', blockSize: 32, clip: 'none', algorithm: 'rtn', isListed: false, reason });
   if (sel.includeNodes && sel.includeNodes.length > 0 && !named(sel.includeNodes)) return base('not selected by --include-node');
   if (sel.excludeOps?.includes(opType)) return base(`--exclude-op ${opType}`);
   if (named(sel.excludeNodes)) return base('--exclude-node');
@@ -52,6 +52,7 @@ export function resolveLayerPlan(plan: Plan, id: string, name: string, opType: s
     blockSize: merged.blockSize ?? 32,
     symmetric: merged.symmetric,
     clip: merged.rounding === 'mse-clip' ? 'mse' : 'none',
+    algorithm: merged.algorithm ?? 'rtn',
     isListed: entry !== undefined,
     ...(merged.bits === 'float' ? { reason: entry ? 'plan: float for this layer' : 'plan: float by default' } : {}),
   };
@@ -64,6 +65,7 @@ export interface UniformPlanOptions {
   groupSize?: number;
   symmetric?: boolean;
   weightClip?: 'none' | 'mse';
+  algorithm?: 'rtn' | 'gptq';
 }
 
 /** The plan `qtool quantize` uses when no --plan is given: every layer at the same settings. */
@@ -80,5 +82,6 @@ export function uniformPlan(o: UniformPlanOptions): Plan {
   }
   if (o.symmetric !== undefined) defaults.symmetric = o.symmetric;
   defaults.rounding = o.weightClip === 'mse' ? 'mse-clip' : 'nearest';
+  if (o.algorithm && o.algorithm !== 'rtn') defaults.algorithm = o.algorithm;
   return { kind: 'qtool.plan', version: 1, mode: o.mode, defaults, layers: {} };
 }

@@ -70,6 +70,8 @@ export interface ActivationStatsResult {
   covariance: 'full' | 'diagonal';
   /** Per group: E[x xᵀ] (dim×dim, full) or its diagonal (dim). */
   second: Float64Array[];
+  /** Per group: E[x] over every row (exact, not sampled). */
+  mean: Float64Array[];
 }
 
 /** Online E‖x‖² (exact) and E[x xᵀ] (on a seeded sample of rows) of one layer's reduction vectors. */
@@ -77,6 +79,7 @@ export class ActivationStats {
   private readonly full: boolean;
   private readonly sums: Float64Array[];
   private readonly sq: Float64Array;
+  private readonly firstSums: Float64Array[];
   private rowCount = 0;
   private sampledRows = 0;
   private readonly rng: Rng;
@@ -90,6 +93,7 @@ export class ActivationStats {
     const size = this.full ? view.dim * view.dim : view.dim;
     this.sums = Array.from({ length: view.groups }, () => new Float64Array(size));
     this.sq = new Float64Array(view.groups);
+    this.firstSums = Array.from({ length: view.groups }, () => new Float64Array(view.dim));
     this.rng = new Rng(opts.seed);
     this.row = new Float64Array(view.dim);
   }
@@ -111,12 +115,14 @@ export class ActivationStats {
     const samples = v.transA ? 1 : dims.length > 1 ? dims[0] : 1;
     const p = this.rate(rows / Math.max(1, samples));
     const row = this.row;
+    const first = this.firstSums[0];
     for (let r = 0; r < rows; r++) {
       // transA: x is [K, M], the row is a column.
       let s = 0;
       for (let j = 0; j < k; j++) {
         const val = v.transA ? x[j * rows + r] : x[r * k + j];
         row[j] = val;
+        first[j] += val;
         s += val * val;
       }
       this.sq[0] += s;
@@ -164,6 +170,7 @@ export class ActivationStats {
         for (let ox = 0; ox < wo; ox++) {
           const take = p >= 1 || this.rng.next() < p;
           for (let g = 0; g < v.groups; g++) {
+            const first = this.firstSums[g];
             let sum = 0;
             let j = 0;
             for (let ci = 0; ci < cg; ci++) {
@@ -174,6 +181,7 @@ export class ActivationStats {
                   const ix = ox * sw - pl + kx * dw;
                   const val = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[base + iy * w + ix] : 0;
                   row[j] = val;
+                  first[j] += val;
                   sum += val * val;
                 }
               }
@@ -230,6 +238,7 @@ export class ActivationStats {
       covarianceRows: this.sampledRows,
       covariance: this.full ? 'full' : 'diagonal',
       second,
+      mean: this.firstSums.map((f) => f.map((v) => v / rows)),
     };
   }
 }

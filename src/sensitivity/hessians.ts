@@ -1,0 +1,225 @@
+import { create } from '@bufbuild/protobuf';
+import { InputError } from '../errors.js';
+import { GraphIndex, NameAllocator, ValueInfoProtoSchema, makeNode, opsetVersion, quantizableLayers, tensorToProto, type Model, type QuantizableLayer } from '../onnx/index.js';
+import { Session, type Feeds } from '../runtime/index.js';
+import { makeTensor, toFloat32 } from '../tensor/index.js';
+import { gptqWeight, type GptqSettings, type QuantizedWeight, type WeightQuantSpec } from '../quant/index.js';
+import { ActivationStats, layerwiseView, type LayerwiseView } from './layerwise.js';
+
+/**
+ * Streaming layer-input statistics for the layer-wise reconstruction algorithms (GPTQ, bias
+ * correction): per layer and conv group, S = Σ x xᵀ and Σ x over every reduction vector x of the
+ * calibration data (activation rows of MatMul/Gemm, im2col patches of Conv), never storing
+ * activations. For MatMul/Gemm the products run inside an augmented copy of the graph
+ * (x → Reshape[-1, K] → Gemm(transA) and ReduceSum), so onnxruntime's MLAS does the O(rows·K²) work and
+ * only K×K floats per batch come back; convolutions go through the JS im2col accumulator.
+ */
+export interface LayerInputStats {
+  view: LayerwiseView;
+  /** The activation the statistics are of. */
+  activation: string;
+  /** Reduction vectors seen (per group). */
+  rows: number;
+  /** Per group: Σ x xᵀ / rows (K×K, float32, symmetric). H = 2·this. */
+  second: Float32Array[];
+  /** Per group: Σ x / rows (K). */
+  mean: Float64Array[];
+}
+
+export interface HessianOptions {
+  /** Layer ids to collect (default: every MatMul/Gemm/Conv with an im2col view whose activation is a main-graph tensor). */
+  layers?: readonly string[];
+  /** Largest reduction size collected (K×K floats per layer; default 8192). */
+  maxDim?: number;
+  /** Conv only: patches sampled for Σ x xᵀ (the JS path; default 20000). */
+  convRows?: number;
+  /** Samples that will be fed in total (sets the conv patch sampling rate; default 256). */
+  totalSamples?: number;
+  seed?: number;
+  threads?: number;
+}
+
+interface LinearTarget {
+  activation: string;
+  view: Extract<LayerwiseView, { kind: 'linear' }>;
+  layers: string[];
+  xx: string;
+  sum: string;
+  count: string;
+  acc?: Float32Array;
+  accSum?: Float64Array;
+  rows: number;
+}
+
+/** The layers GPTQ can work on, with their im2col view (weight-only layers of the main graph). */
+export function hessianLayers(model: Model, opts: Pick<HessianOptions, 'layers' | 'maxDim'> = {}): { layer: QuantizableLayer; view: LayerwiseView; activation: string }[] {
+  const index = new GraphIndex(model.proto.graph!, model.file);
+  const wanted = opts.layers ? new Set(opts.layers) : undefined;
+  const out: { layer: QuantizableLayer; view: LayerwiseView; activation: string }[] = [];
+  for (const layer of quantizableLayers(index)) {
+    if (layer.scope.path !== 'main' || (wanted && !wanted.has(layer.id))) continue;
+    const activation = layer.node.input[layer.kind.activationInput];
+    if (!activation || index.isConstant(activation)) continue;
+    const view = layerwiseView(layer, layer.weightDims);
+    if (!view || view.dim > (opts.maxDim ?? 8192)) continue;
+    out.push({ layer, view, activation });
+  }
+  return out;
+}
+
+/** Collect Σ x xᵀ and Σ x for the requested layers over `batches` (one pass, one session). */
+export async function collectLayerInputStats(model: Model, batches: AsyncIterable<Feeds> | Iterable<Feeds>, opts: HessianOptions = {}): Promise<Map<string, LayerInputStats>> {
+  const targets = hessianLayers(model, opts);
+  const graph = model.proto.graph!;
+  const names = new NameAllocator(graph);
+  const opset = opsetVersion(model.proto) ?? 13;
+  const nodes = [...graph.node];
+  const initializers = [...graph.initializer];
+  const outputs = [...graph.output];
+  const linear = new Map<string, LinearTarget>();
+  const conv = new Map<string, { stats: ActivationStats; layers: string[]; activation: string; mean: Float64Array[]; rows: number }>();
+  const fetchConv = new Set<string>();
+  let axes0 = '';
+  targets.forEach(({ layer, view, activation }, i) => {
+    if (view.kind === 'linear') {
+      const key = `${activation}\u0000${view.dim}\u0000${view.transA}`;
+      const t = linear.get(key);
+      if (t) {
+        t.layers.push(layer.id);
+        return;
+      }
+      let x = activation;
+      if (!view.transA) {
+        const shape = names.allocate(`${activation}_qtool_rows_shape`);
+        initializers.push(tensorToProto(shape, makeTensor('int64', [2], BigInt64Array.of(-1n, BigInt(view.dim)))));
+        x = names.allocate(`${activation}_qtool_rows`);
+        nodes.push(makeNode({ opType: 'Reshape', inputs: [activation, shape], outputs: [x], name: x }));
+      }
+      const xx = names.allocate(`${activation}_qtool_xx`);
+      // [M, K]: Xᵀ X; transA layers see x as [K, M]: X Xᵀ.
+      nodes.push(makeNode({ opType: 'Gemm', inputs: [x, x], outputs: [xx], name: xx, attrs: view.transA ? { transB: 1 } : { transA: 1 } }));
+      const sum = names.allocate(`${activation}_qtool_xsum`);
+      const axis = view.transA ? 1 : 0;
+      if (opset >= 13) {
+        if (!axes0 || axis === 1) {
+          const a = names.allocate(`qtool_axes_${axis}`);
+          initializers.push(tensorToProto(a, makeTensor('int64', [1], BigInt64Array.of(BigInt(axis)))));
+          if (axis === 0) axes0 = a;
+          nodes.push(makeNode({ opType: 'ReduceSum', inputs: [x, a], outputs: [sum], name: sum, attrs: { keepdims: 0 } }));
+        } else {
+          nodes.push(makeNode({ opType: 'ReduceSum', inputs: [x, axes0], outputs: [sum], name: sum, attrs: { keepdims: 0 } }));
+        }
+      } else {
+        nodes.push(makeNode({ opType: 'ReduceSum', inputs: [x], outputs: [sum], name: sum, attrs: { keepdims: 0, axes: [axis] } }));
+      }
+      const count = names.allocate(`${activation}_qtool_xshape`);
+      nodes.push(makeNode({ opType: 'Shape', inputs: [x], outputs: [count], name: count }));
+      for (const o of [xx, sum, count]) outputs.push(create(ValueInfoProtoSchema, { name: o }));
+      linear.set(key, { activation, view, layers: [layer.id], xx, sum, count, rows: 0 });
+      return;
+    }
+    const key = `${activation}\u0000${JSON.stringify(view)}`;
+    const c = conv.get(key);
+    if (c) {
+      c.layers.push(layer.id);
+      return;
+    }
+    const stats = new ActivationStats(view, { maxRows: opts.convRows ?? 20000, maxDim: Infinity, totalSamples: opts.totalSamples ?? 256, seed: (opts.seed ?? 0) + 31 * i });
+    conv.set(key, { stats, layers: [layer.id], activation, mean: [], rows: 0 });
+    fetchConv.add(activation);
+  });
+  for (const a of fetchConv) if (!outputs.some((o) => o.name === a)) outputs.push(create(ValueInfoProtoSchema, { name: a }));
+  const augmented: Model = { ...model, proto: { ...model.proto, graph: { ...graph, node: nodes, initializer: initializers, output: outputs } } };
+  const result = new Map<string, LayerInputStats>();
+  if (targets.length === 0) return result;
+  const session = await Session.open(augmented, { name: model.file, threads: opts.threads ?? 1, optimization: 'basic' });
+  const fetches = [...[...linear.values()].flatMap((t) => [t.xx, t.sum, t.count]), ...fetchConv];
+  let batchesSeen = 0;
+  try {
+    for await (const feeds of batches) {
+      batchesSeen++;
+      const out = await session.run(feeds, fetches);
+      for (const t of linear.values()) {
+        const xx = toFloat32(out[t.xx]);
+        const sum = toFloat32(out[t.sum]);
+        const shape = out[t.count].data as BigInt64Array;
+        t.rows += Number(t.view.transA ? shape[1] : shape[0]);
+        if (!t.acc) {
+          t.acc = new Float32Array(xx.length);
+          t.accSum = new Float64Array(sum.length);
+        }
+        const acc = t.acc;
+        for (let i = 0; i < xx.length; i++) acc[i] += xx[i];
+        for (let i = 0; i < sum.length; i++) t.accSum![i] += sum[i];
+      }
+      for (const c of conv.values()) c.stats.update(out[c.activation]);
+    }
+  } finally {
+    await session.release();
+  }
+  if (batchesSeen === 0) throw new InputError('E_DATA_EMPTY', 'layer statistics need at least one calibration sample, got none', { file: model.file });
+  for (const t of linear.values()) {
+    const rows = Math.max(1, t.rows);
+    const second = t.acc!;
+    for (let i = 0; i < second.length; i++) second[i] /= rows;
+    const mean = t.accSum!.map((v) => v / rows);
+    const s: LayerInputStats = { view: t.view, activation: t.activation, rows: t.rows, second: [second], mean: [mean] };
+    for (const id of t.layers) result.set(id, s);
+  }
+  for (const c of conv.values()) {
+    const r = c.stats.result();
+    const second = r.second.map((g) => Float32Array.from(g));
+    const s: LayerInputStats = { view: c.stats.view, activation: c.activation, rows: r.rows, second, mean: r.mean };
+    for (const id of c.layers) result.set(id, s);
+  }
+  return result;
+}
+
+/** H = 2·E[x xᵀ] per group as float64 (what gptq() takes). */
+export function hessiansOf(stats: LayerInputStats): Float64Array[] {
+  return stats.second.map((s) => {
+    const h = new Float64Array(s.length);
+    for (let i = 0; i < s.length; i++) h[i] = 2 * s[i];
+    return h;
+  });
+}
+
+export interface GptqQuantizerOptions extends GptqSettings {
+  /** Rows used to estimate Σ Δwᵀ H Δw on large layers (default 256; exact below). */
+  errorRows?: number;
+  /** Keep each layer's result per weight spec, so repeated rewrites (search, sensitivity) reuse it. */
+  cache?: boolean;
+}
+
+/** What the rewriter's weight quantizer hook receives (structurally rewrite's WeightQuantizerRequest). */
+export interface GptqRequest {
+  layer: string;
+  w: Float32Array;
+  dims: readonly number[];
+  spec: WeightQuantSpec;
+  rtn: QuantizedWeight;
+}
+
+export interface GptqOutcome {
+  quantized: QuantizedWeight;
+  record: { algorithm: 'gptq'; reconstructionError: { rtn: number; after: number } };
+}
+
+/**
+ * The rewriter hook that rounds weights with GPTQ from collected layer statistics (parallel mode:
+ * every layer's H comes from the float model). Layers without statistics, or whose weight has no
+ * canonical view, get undefined (round-to-nearest).
+ */
+export function gptqQuantizer(stats: ReadonlyMap<string, LayerInputStats>, opts: GptqQuantizerOptions = {}): (req: GptqRequest) => GptqOutcome | undefined {
+  const cache = new Map<string, GptqOutcome | undefined>();
+  return (req) => {
+    const s = stats.get(req.layer);
+    if (!s) return undefined;
+    const key = `${req.layer}\u0000${req.dims.join('x')}\u0000${JSON.stringify(req.spec)}`;
+    if (opts.cache && cache.has(key)) return cache.get(key);
+    const res = gptqWeight(req.w, req.dims, req.spec, hessiansOf(s), { ...opts, rtn: req.rtn, errorRows: opts.errorRows ?? 256 });
+    const out: GptqOutcome | undefined = res && { quantized: res.quantized, record: { algorithm: 'gptq', reconstructionError: { rtn: res.errorRtn, after: res.errorGptq } } };
+    if (opts.cache) cache.set(key, out);
+    return out;
+  };
+}
