@@ -1,0 +1,136 @@
+// Accuracy recovery on a GPT-style model (issue #12): INT4 block 32 RTN vs GPTQ, logits cosine on random ids,
+// GPTQ wall time and peak RSS (measured in a child process so the float reference does not count).
+// Usage: npm run build && node bench/recovery.mjs [--dim 1024 --blocks 8 --heads 16 --vocab 8192 --context 128]
+//        [--calib 32] [--eval 8] [--act-order both|on|off] [--accuracy-level 0|4]
+// The full-size model (~470 MB) is generated into a temp dir and deleted afterwards; it is never committed.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  applyPlan,
+  collectLayerInputStats,
+  gptqQuantizer,
+  loadModel,
+  makeTensor,
+  peakRssBytes,
+  Rng,
+  saveModel,
+  Session,
+  toFloat32,
+  uniformPlan,
+} from '../dist/index.js';
+import { buildGptModel } from '../dist/fixtures/index.js';
+
+const args = process.argv.slice(2);
+const arg = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const cfg = {
+  dim: Number(arg('dim', 1024)),
+  blocks: Number(arg('blocks', 8)),
+  heads: Number(arg('heads', 16)),
+  vocab: Number(arg('vocab', 8192)),
+  context: Number(arg('context', 128)),
+};
+const CALIB = Number(arg('calib', 32));
+const EVAL = Number(arg('eval', 8));
+const ACC = Number(arg('accuracy-level', 4));
+
+function ids(n, seed) {
+  const rng = new Rng(seed);
+  const data = new BigInt64Array(n * cfg.context);
+  for (let i = 0; i < data.length; i++) data[i] = BigInt(Math.floor(rng.next() * cfg.vocab));
+  return Array.from({ length: n }, (_, i) => ({ ids: makeTensor('int64', [1, cfg.context], data.slice(i * cfg.context, (i + 1) * cfg.context)) }));
+}
+
+async function logits(model) {
+  const s = await Session.open(model, { threads: 2, config: { 'session.qdq_matmulnbits_accuracy_level': String(ACC) } });
+  const out = [];
+  for (const f of ids(EVAL, 2)) out.push(toFloat32((await s.run(f, ['logits'])).logits));
+  await s.release();
+  return out;
+}
+
+/** Mean over token positions of cosine(float logits, quantized logits). */
+function cosine(ref, got) {
+  let total = 0;
+  let n = 0;
+  const V = cfg.vocab;
+  ref.forEach((r, b) => {
+    const g = got[b];
+    for (let t = 0; t < r.length / V; t++) {
+      let ab = 0, aa = 0, bb = 0;
+      for (let v = 0; v < V; v++) {
+        const x = r[t * V + v], y = g[t * V + v];
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+      }
+      total += ab / Math.sqrt(aa * bb);
+      n++;
+    }
+  });
+  return total / n;
+}
+
+const sizeOf = (m, dir, name) => {
+  const f = path.join(dir, name);
+  saveModel(m, f);
+  return fs.statSync(f).size;
+};
+
+// Child: quantize one way, write the model, print timings and peak RSS as JSON.
+if (args[0] === '--child') {
+  const [, file, alg, actOrder, outFile] = args;
+  const t0 = performance.now();
+  const model = loadModel(file);
+  let statsMs = 0;
+  let quantizer;
+  if (alg === 'gptq') {
+    const t = performance.now();
+    const stats = await collectLayerInputStats(model, ids(CALIB, 1), { totalSamples: CALIB, threads: 2 });
+    statsMs = performance.now() - t;
+    quantizer = gptqQuantizer(stats, { actOrder: actOrder === 'on' });
+  }
+  const t1 = performance.now();
+  const r = applyPlan(model, uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32, algorithm: alg }), undefined, { weightQuantizer: quantizer, accuracyLevel: ACC });
+  const rewriteMs = performance.now() - t1;
+  saveModel(r.model, outFile);
+  const errs = r.summary.layers.filter((l) => l.reconstructionError);
+  const ratio = errs.length ? errs.reduce((a, l) => a + l.reconstructionError.after / l.reconstructionError.rtn, 0) / errs.length : null;
+  process.stdout.write(JSON.stringify({ wallMs: performance.now() - t0, statsMs, rewriteMs, peakRss: peakRssBytes(), meanErrorRatio: ratio }) + '\n');
+  process.exit(0);
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qtool-bench-recovery-'));
+try {
+  const t = performance.now();
+  const model = buildGptModel({ ...cfg, seed: 5 });
+  const file = path.join(dir, 'gpt.onnx');
+  saveModel(model, file);
+  const fileBytes = fs.statSync(file).size;
+  console.log(`GPT-style ${JSON.stringify(cfg)}: ${(fileBytes / 1e6).toFixed(1)} MB, built in ${((performance.now() - t) / 1000).toFixed(1)} s; calib ${CALIB}×${cfg.context} tokens, eval ${EVAL}×${cfg.context}, accuracy_level ${ACC}, ${os.cpus().length} cores`);
+  const ref = await logits(loadModel(file));
+  const self = fileURLToPath(import.meta.url);
+  const variants = [['rtn', 'off']];
+  const ao = arg('act-order', 'both');
+  if (ao === 'both' || ao === 'off') variants.push(['gptq', 'off']);
+  if (ao === 'both' || ao === 'on') variants.push(['gptq', 'on']);
+  for (const [alg, actOrder] of variants) {
+    const out = path.join(dir, `${alg}-${actOrder}.onnx`);
+    const passArgs = ['--dim', cfg.dim, '--blocks', cfg.blocks, '--heads', cfg.heads, '--vocab', cfg.vocab, '--context', cfg.context, '--calib', CALIB, '--eval', EVAL, '--accuracy-level', ACC].map(String);
+    const child = spawnSync(process.execPath, [self, '--child', file, alg, actOrder, out, ...passArgs], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (child.status !== 0) throw new Error(`child ${alg} failed: ${child.stderr}`);
+    const m = JSON.parse(child.stdout.trim().split('\n').pop());
+    const cos = cosine(ref, await logits(loadModel(out)));
+    const size = fs.statSync(out).size;
+    console.log(
+      `${alg}${alg === 'gptq' ? ` act-order ${actOrder}` : ''}: cosine ${cos.toFixed(4)}, size ${(size / fileBytes).toFixed(3)}x, wall ${(m.wallMs / 1000).toFixed(1)} s (stats ${(m.statsMs / 1000).toFixed(1)} s, rewrite ${(m.rewriteMs / 1000).toFixed(1)} s), peak RSS ${(m.peakRss / 1e6).toFixed(0)} MB = ${(m.peakRss / fileBytes).toFixed(2)}x file${m.meanErrorRatio !== null ? `, mean layer error ratio ${m.meanErrorRatio.toFixed(3)}` : ''}`,
+    );
+  }
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
