@@ -1,5 +1,5 @@
 import { affineParams, quantRange, quantizeValue, type QuantRange } from './affine.js';
-import { upperCholeskyOfInverse } from './linalg.js';
+import { upperCholeskyOfInverse, upperCholeskyOfInverseWith, type MatMulEngine } from './linalg.js';
 import { groupLayout, int4SymmetricParams, weightQuantType, type QuantizedWeight, type WeightQuantSpec } from './weights.js';
 
 /**
@@ -26,6 +26,8 @@ export interface GptqSettings {
    * needs no g_idx and runs at the same speed; FMNIST MLP INT4 logit MSE 6.2e-3 → 5.2e-3 with it.
    */
   actOrder?: boolean;
+  /** Matrix products for large layers (blocked Cholesky, triangular inverse, lazy updates); default: JS loops. */
+  engine?: MatMulEngine;
 }
 
 export interface GptqProblem {
@@ -43,13 +45,11 @@ export interface GptqProblem {
 }
 
 export interface GptqResult {
-  /** Quantized integers [rows, cols]. */
-  q: Int32Array;
+  /** Quantized integers [rows, cols] (4 and 8 bits fit int16). */
+  q: Int16Array;
   /** Per (row, column group): index row·colGroups + group. */
   scales: Float32Array;
   zeroPoints: Int32Array;
-  /** The dequantized weight [rows, cols] (float32). */
-  dequantized: Float32Array;
   /** Dead columns (zero Hessian diagonal: the input is always 0 on the calibration data). */
   deadColumns: number;
   /** Whether H needed more dampening than asked to be positive definite (the extra factor applied). */
@@ -64,8 +64,25 @@ function paramRule(bits: 4 | 8 | 16, symmetric: boolean): { range: QuantRange; p
   return { range, params };
 }
 
+/** The dequantized canonical weight of a result: (q − z)·s per (row, column group). */
+export function dequantizeGptq(res: GptqResult, problem: Pick<GptqProblem, 'rows' | 'cols' | 'colGroup' | 'colGroups'>): Float32Array {
+  const { rows, cols, colGroup, colGroups } = problem;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const g = r * colGroups + colGroup[c];
+      out[r * cols + c] = Math.fround((res.q[r * cols + c] - res.zeroPoints[g]) * res.scales[g]);
+    }
+  }
+  return out;
+}
+
+/** Above this many multiply-adds per Hessian group, the sweep's lazy updates go through the engine. */
+const ENGINE_SWEEP_MADDS = 2 ** 25;
+
 /** Run GPTQ on the canonical problem. */
-export function gptq(problem: GptqProblem, settings: GptqSettings = {}): GptqResult {
+export async function gptq(problem: GptqProblem, settings: GptqSettings = {}): Promise<GptqResult> {
+  if (problem.bits === 16) throw new RangeError('gptq: 4 or 8 bits only');
   const { rows, cols, hessians, colGroup, colGroups } = problem;
   const dampRel = settings.dampRel ?? 0.01;
   const B = Math.max(1, Math.min(cols, settings.blockSize ?? 128));
@@ -73,10 +90,10 @@ export function gptq(problem: GptqProblem, settings: GptqSettings = {}): GptqRes
   if (rows % groupsOfRows !== 0) throw new RangeError(`gptq: ${rows} rows do not split into ${groupsOfRows} Hessian groups`);
   const rowsPerH = rows / groupsOfRows;
   const { range, params } = paramRule(problem.bits, problem.symmetric);
-  const q = new Int32Array(rows * cols);
+  const q = new Int16Array(rows * cols);
   const scales = new Float32Array(rows * colGroups);
   const zeroPoints = new Int32Array(rows * colGroups);
-  const dequantized = new Float32Array(rows * cols);
+  const engine = settings.engine;
   let deadColumns = 0;
   let dampFactor = 1;
 
@@ -119,7 +136,7 @@ export function gptq(problem: GptqProblem, settings: GptqSettings = {}): GptqRes
         hp[dst + a] = (isDead ? meanDiag : diag[ja]) + lambda;
       }
       if (g === 0 && attempt === 0) deadColumns = dead;
-      u = upperCholeskyOfInverse(hp, cols);
+      u = engine && cols > 256 ? await upperCholeskyOfInverseWith(hp, cols, engine) : upperCholeskyOfInverse(hp, cols);
       if (!u) dampFactor *= 10;
     }
     if (!u) throw new RangeError('gptq: the Hessian is not positive definite even after dampening');
@@ -130,9 +147,11 @@ export function gptq(problem: GptqProblem, settings: GptqSettings = {}): GptqRes
     const colGroupPerm = new Int32Array(cols);
     for (let a = 0; a < cols; a++) colGroupPerm[a] = colGroup[order[a]];
 
-    sweepRows(problem, u, order, colGroupPerm, groupCols, g * rowsPerH, (g + 1) * rowsPerH, B, range, params, q, scales, zeroPoints, dequantized);
+    const out = { q, scales, zeroPoints };
+    if (engine && rowsPerH * cols * cols > ENGINE_SWEEP_MADDS) await sweepRowsEngine(problem, u, order, colGroupPerm, groupCols, g * rowsPerH, (g + 1) * rowsPerH, B, range, params, out, engine);
+    else sweepRows(problem, u, order, colGroupPerm, groupCols, g * rowsPerH, (g + 1) * rowsPerH, B, range, params, out);
   }
-  return { q, scales, zeroPoints, dequantized, deadColumns, dampFactor };
+  return { q, scales, zeroPoints, deadColumns, dampFactor };
 }
 
 const ROW_CHUNK = 16;
@@ -149,12 +168,10 @@ function sweepRows(
   B: number,
   range: QuantRange,
   params: (lo: number, hi: number) => { scale: number; zeroPoint: number },
-  q: Int32Array,
-  scales: Float32Array,
-  zeroPoints: Int32Array,
-  dequantized: Float32Array,
+  out: { q: Int16Array; scales: Float32Array; zeroPoints: Int32Array },
 ): void {
   const { cols, colGroups } = problem;
+  const { q, scales, zeroPoints } = out;
   const w = problem.w;
   const chunk = new Float64Array(ROW_CHUNK * cols);
   const err = new Float64Array(ROW_CHUNK * B);
@@ -196,9 +213,7 @@ function sweepRows(
           const x = chunk[row + a];
           const qi = quantizeValue(x, s, z, range);
           const deq = Math.fround((qi - z) * s);
-          const oc = (r0 + r) * cols + order[a];
-          q[oc] = qi;
-          dequantized[oc] = deq;
+          q[(r0 + r) * cols + order[a]] = qi;
           const ua = a * cols;
           const e = (x - deq) / u[ua + a];
           err[er + a - i1] = e;
@@ -225,6 +240,84 @@ function sweepRows(
           }
         }
       }
+    }
+  }
+}
+
+/**
+ * The sweep for large layers: every row of the group at once in float32, the in-block sweep in JS, and
+ * the lazy update W[:, i2:] −= Err · U[i1:i2, i2:] as one engine product per block.
+ */
+async function sweepRowsEngine(
+  problem: GptqProblem,
+  u: Float64Array,
+  order: Int32Array,
+  colGroupPerm: Int32Array,
+  groupCols: readonly Int32Array[],
+  rowStart: number,
+  rowEnd: number,
+  B: number,
+  range: QuantRange,
+  params: (lo: number, hi: number) => { scale: number; zeroPoint: number },
+  out: { q: Int16Array; scales: Float32Array; zeroPoints: Int32Array },
+  engine: MatMulEngine,
+): Promise<void> {
+  const { cols, colGroups } = problem;
+  const { q, scales, zeroPoints } = out;
+  const R = rowEnd - rowStart;
+  const w = new Float32Array(R * cols);
+  for (let r = 0; r < R; r++) {
+    const src = (rowStart + r) * cols;
+    for (let a = 0; a < cols; a++) w[r * cols + a] = problem.w[src + order[a]];
+  }
+  const opened = new Uint8Array(R * colGroups);
+  const row = new Float64Array(B);
+  for (let i1 = 0; i1 < cols; i1 += B) {
+    const i2 = Math.min(cols, i1 + B);
+    const nb = i2 - i1;
+    const err = new Float32Array(R * nb);
+    for (let r = 0; r < R; r++) {
+      const o = r * cols;
+      const gRow = (rowStart + r) * colGroups;
+      for (let b = 0; b < nb; b++) row[b] = w[o + i1 + b];
+      for (let a = i1; a < i2; a++) {
+        const cg = colGroupPerm[a];
+        if (!opened[r * colGroups + cg]) {
+          opened[r * colGroups + cg] = 1;
+          let lo = Infinity;
+          let hi = -Infinity;
+          for (const p of groupCols[cg]) {
+            const v = p >= i1 && p < i2 ? row[p - i1] : w[o + p];
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+          }
+          const pr = params(Math.fround(lo), Math.fround(hi));
+          scales[gRow + cg] = pr.scale;
+          zeroPoints[gRow + cg] = pr.zeroPoint;
+        }
+        const sc = scales[gRow + cg];
+        const z = zeroPoints[gRow + cg];
+        const x = row[a - i1];
+        const qi = quantizeValue(x, sc, z, range);
+        q[(rowStart + r) * cols + order[a]] = qi;
+        const ua = a * cols;
+        const e = (x - Math.fround((qi - z) * sc)) / u[ua + a];
+        err[r * nb + a - i1] = e;
+        for (let b = a + 1; b < i2; b++) row[b - i1] -= e * u[ua + b];
+      }
+    }
+    if (i2 >= cols) break;
+    const rest = cols - i2;
+    const ub = new Float32Array(nb * rest);
+    for (let b = 0; b < nb; b++) {
+      const o = (i1 + b) * cols + i2;
+      for (let j = 0; j < rest; j++) ub[b * rest + j] = u[o + j];
+    }
+    const upd = await engine(err, ub, R, nb, rest);
+    for (let r = 0; r < R; r++) {
+      const o = r * cols + i2;
+      const ou = r * rest;
+      for (let j = 0; j < rest; j++) w[o + j] -= upd[ou + j];
     }
   }
 }
@@ -341,27 +434,20 @@ export interface GptqWeightResult {
   rtnRows: number;
 }
 
-/**
- * GPTQ for a weight laid out as the rewriter quantizes it: returns the same QuantizedWeight shape as
- * `quantizeWeight(w, dims, spec)` (so every emitter can store it), or undefined when the weight has no
- * canonical view or the Hessians do not match it. `rtn` is the round-to-nearest result: each row keeps
- * whichever of GPTQ and RTN has the lower Δwᵀ H Δw, so the result is never worse than RTN on the
- * calibration Hessian (per row when the errors are exact; per layer when `errorRows` samples the rows).
- */
-export function gptqWeight(
-  w: Float32Array,
-  dims: readonly number[],
-  spec: WeightQuantSpec,
-  hessians: readonly Float64Array[],
-  settings: GptqSettings & { rtn: QuantizedWeight; errorRows?: number },
-): GptqWeightResult | undefined {
+/** A weight in the canonical GPTQ layout, with the maps back to the rewriter's layout. */
+export interface CanonicalWeight {
+  problem: Omit<GptqProblem, 'hessians'>;
+  /** Original flat index and quantization group of each canonical element. */
+  idx: Int32Array;
+  gid: Int32Array;
+}
+
+/** The canonical problem of a weight laid out as the rewriter quantizes it, or undefined (no view). */
+export function canonicalWeight(w: Float32Array, dims: readonly number[], spec: WeightQuantSpec): CanonicalWeight | undefined {
   const view = canonicalView(dims, spec);
-  if (!view || hessians.length === 0 || view.rows % hessians.length !== 0) return undefined;
+  if (!view || (spec.bits !== 4 && spec.bits !== 8)) return undefined;
   const { rows, cols, index } = view;
-  if (hessians.some((h) => h.length !== cols * cols)) return undefined;
   const layout = groupLayout(dims, spec);
-  // Canonical weight, original flat index and group of each canonical element; column groups are read
-  // off row 0 (the partition is the same for every row).
   const idx = new Int32Array(rows * cols);
   const gid = new Int32Array(rows * cols);
   const cw = new Float32Array(rows * cols);
@@ -373,6 +459,7 @@ export function gptqWeight(
       cw[r * cols + c] = w[i];
     }
   }
+  // Column groups, read off row 0 (the partition is the same for every row).
   const g0 = new Map<number, number>();
   const colGroup = new Int32Array(cols);
   for (let c = 0; c < cols; c++) {
@@ -381,25 +468,33 @@ export function gptqWeight(
     if (k === undefined) g0.set(g, (k = g0.size));
     colGroup[c] = k;
   }
-  const colGroups = g0.size;
-  const res = gptq({ w: cw, rows, cols, hessians, colGroup, colGroups, bits: spec.bits, symmetric: spec.symmetric }, settings);
-  // Round-to-nearest in the canonical layout, for the comparison.
-  const rtn = settings.rtn;
+  return { problem: { w: cw, rows, cols, colGroup, colGroups: g0.size, bits: spec.bits, symmetric: spec.symmetric }, idx, gid };
+}
+
+/** Above this many multiply-adds, Σ Δwᵀ H Δw is estimated on `errorRows` rows instead of computed for every row. */
+const EXACT_ERROR_MADDS = 2 ** 27;
+
+/**
+ * Put a canonical GPTQ result into the rewriter's layout, keeping round-to-nearest (`rtn`) for the rows
+ * where it has the lower Δwᵀ H Δw: per row when the errors are cheap to compute exactly, otherwise for
+ * the whole layer by the errors of a row sample. The result is never worse than RTN on the calibration
+ * Hessian (per row, or on the sample).
+ */
+export function placeGptq(c: CanonicalWeight, res: GptqResult, rtn: QuantizedWeight, hessians: readonly Float64Array[], errorRows = 64): Omit<GptqWeightResult, 'deadColumns'> {
+  const { rows, cols, colGroups, colGroup } = c.problem;
+  const { idx, gid } = c;
   const crtn = new Float32Array(rows * cols);
-  for (let e = 0; e < rows * cols; e++) {
-    const i = idx[e];
-    const g = gid[e];
-    crtn[e] = Math.fround((rtn.q[i] - rtn.zeroPoints[g]) * rtn.scales[g]);
-  }
-  const stride = Math.max(1, Math.floor(rows / Math.max(1, settings.errorRows ?? rows)));
-  const [eR, eG] = pairedRowErrors(cw, crtn, res.dequantized, rows, cols, hessians, stride);
+  for (let e = 0; e < rows * cols; e++) crtn[e] = Math.fround((rtn.q[idx[e]] - rtn.zeroPoints[gid[e]]) * rtn.scales[gid[e]]);
+  const deq = dequantizeGptq(res, c.problem);
+  const exact = rows * cols * cols <= EXACT_ERROR_MADDS;
+  const stride = exact ? 1 : Math.max(1, Math.floor(rows / Math.max(1, errorRows)));
+  const [eR, eG] = pairedRowErrors(c.problem.w, crtn, deq, rows, cols, hessians, stride);
   let sumR = 0;
   let sumG = 0;
   for (let i = 0; i < eR.length; i++) {
     sumR += eR[i];
     sumG += eG[i];
   }
-  // Which rows keep RTN: per row with exact errors, else all or none by the sampled totals.
   const keepRtn = new Uint8Array(rows);
   let best = 0;
   if (stride === 1) {
@@ -411,7 +506,6 @@ export function gptqWeight(
     keepRtn.fill(sumR < sumG ? 1 : 0);
     best = (Math.min(sumR, sumG) * rows) / eR.length;
   }
-  // Back to the original layout.
   const q = Int32Array.from(rtn.q);
   const scales = Float32Array.from(rtn.scales);
   const zeroPoints = Int32Array.from(rtn.zeroPoints);
@@ -421,15 +515,33 @@ export function gptqWeight(
       rtnRows++;
       continue;
     }
-    for (let c = 0; c < cols; c++) {
-      const e = r * cols + c;
-      const i = idx[e];
-      q[i] = res.q[e];
+    for (let col = 0; col < cols; col++) {
+      const e = r * cols + col;
+      q[idx[e]] = res.q[e];
       const g = gid[e];
-      scales[g] = res.scales[r * colGroups + colGroup[c]];
-      zeroPoints[g] = res.zeroPoints[r * colGroups + colGroup[c]];
+      scales[g] = res.scales[r * colGroups + colGroup[col]];
+      zeroPoints[g] = res.zeroPoints[r * colGroups + colGroup[col]];
     }
   }
   const quantized: QuantizedWeight = { q, scales, zeroPoints, scaleDims: rtn.scaleDims, type: rtn.type, range: rtn.range };
-  return { quantized, errorRtn: (sumR * rows) / eR.length, errorGptq: best, deadColumns: res.deadColumns, rtnRows };
+  return { quantized, errorRtn: (sumR * rows) / eR.length, errorGptq: best, rtnRows };
+}
+
+/**
+ * GPTQ for a weight laid out as the rewriter quantizes it: the same QuantizedWeight shape as
+ * `quantizeWeight(w, dims, spec)` (so every emitter can store it), never worse than `rtn` (see
+ * placeGptq), or undefined when the weight has no canonical view or the Hessians do not match it.
+ */
+export async function gptqWeight(
+  w: Float32Array,
+  dims: readonly number[],
+  spec: WeightQuantSpec,
+  hessians: readonly Float64Array[],
+  settings: GptqSettings & { rtn: QuantizedWeight; errorRows?: number },
+): Promise<GptqWeightResult | undefined> {
+  const c = canonicalWeight(w, dims, spec);
+  if (!c || hessians.length === 0 || c.problem.rows % hessians.length !== 0) return undefined;
+  if (hessians.some((h) => h.length !== c.problem.cols * c.problem.cols)) return undefined;
+  const res = await gptq({ ...c.problem, hessians }, settings);
+  return { ...placeGptq(c, res, settings.rtn, hessians, settings.errorRows), deadColumns: res.deadColumns };
 }

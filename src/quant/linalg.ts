@@ -116,3 +116,129 @@ export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array
   h.reverse();
   return h;
 }
+
+/**
+ * C = A·B for row-major float32 A [m, k], B [k, n]: the heavy products of the blocked factorizations and
+ * of GPTQ's lazy updates. Injected so quant/ stays pure: the pipeline passes an onnxruntime MatMul
+ * session (MLAS, 10–20x this file's JS kernel); `jsMatMul` is the fallback.
+ */
+export type MatMulEngine = (a: Float32Array, b: Float32Array, m: number, k: number, n: number) => Promise<Float32Array>;
+
+/** Blocked JS matmul (four rows of A per pass over a row of B). */
+export function jsMatMulSync(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array {
+  const c = new Float32Array(m * n);
+  const acc = new Float64Array(4 * n);
+  for (let i0 = 0; i0 < m; i0 += 4) {
+    const rows = Math.min(4, m - i0);
+    acc.fill(0);
+    for (let p = 0; p < k; p++) {
+      const a0 = a[i0 * k + p];
+      const a1 = rows > 1 ? a[(i0 + 1) * k + p] : 0;
+      const a2 = rows > 2 ? a[(i0 + 2) * k + p] : 0;
+      const a3 = rows > 3 ? a[(i0 + 3) * k + p] : 0;
+      const ob = p * n;
+      for (let j = 0; j < n; j++) {
+        const v = b[ob + j];
+        acc[j] += a0 * v;
+        acc[n + j] += a1 * v;
+        acc[2 * n + j] += a2 * v;
+        acc[3 * n + j] += a3 * v;
+      }
+    }
+    for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) c[(i0 + r) * n + j] = acc[r * n + j];
+  }
+  return c;
+}
+
+export const jsMatMul: MatMulEngine = async (a, b, m, k, n) => jsMatMulSync(a, b, m, k, n);
+
+/** Rows r0..r1, columns c0..c1 of a row-major n-column matrix, as float32 (optionally transposed). */
+function block(a: Float64Array, n: number, r0: number, r1: number, c0: number, c1: number, transpose = false): Float32Array {
+  const h = r1 - r0;
+  const w = c1 - c0;
+  const out = new Float32Array(h * w);
+  if (!transpose) {
+    for (let r = 0; r < h; r++) {
+      const o = (r0 + r) * n + c0;
+      for (let c = 0; c < w; c++) out[r * w + c] = a[o + c];
+    }
+  } else {
+    for (let r = 0; r < h; r++) {
+      const o = (r0 + r) * n + c0;
+      for (let c = 0; c < w; c++) out[c * h + r] = a[o + c];
+    }
+  }
+  return out;
+}
+
+/**
+ * Blocked right-looking Cholesky (LAPACK dpotrf's order): per panel of `nb` columns, the diagonal
+ * block in JS (float64), the panel as A21·L11⁻ᵀ and the trailing update A22 −= L21·L21ᵀ through the
+ * engine (float32 products, float64 storage). In place, lower; false when not positive definite.
+ */
+export async function choleskyBlocked(a: Float64Array, n: number, engine: MatMulEngine, nb = 256): Promise<boolean> {
+  if (n <= nb) return choleskyInPlace(a, n);
+  for (let p = 0; p < n; p += nb) {
+    const e = Math.min(n, p + nb);
+    const b = e - p;
+    const d = new Float64Array(b * b);
+    for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) d[i * b + j] = a[(p + i) * n + p + j];
+    if (!choleskyInPlace(d, b)) return false;
+    for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) a[(p + i) * n + p + j] = d[i * b + j];
+    if (e >= n) break;
+    const r = n - e;
+    invertLowerInPlace(d, b);
+    // L21 = A21 · L11⁻ᵀ: [r, b] · [b, b].
+    const a21 = block(a, n, e, n, p, e);
+    const linvT = new Float32Array(b * b);
+    for (let i = 0; i < b; i++) for (let j = 0; j <= i; j++) linvT[j * b + i] = d[i * b + j];
+    const l21 = await engine(a21, linvT, r, b, b);
+    for (let i = 0; i < r; i++) for (let j = 0; j < b; j++) a[(e + i) * n + p + j] = l21[i * b + j];
+    // A22 −= L21 · L21ᵀ.
+    const l21T = new Float32Array(b * r);
+    for (let i = 0; i < r; i++) for (let j = 0; j < b; j++) l21T[j * r + i] = l21[i * b + j];
+    const upd = await engine(l21, l21T, r, b, r);
+    for (let i = 0; i < r; i++) {
+      const o = (e + i) * n + e;
+      // Only the lower triangle is read later; update it (and the diagonal).
+      for (let j = 0; j <= i; j++) a[o + j] -= upd[i * r + j];
+    }
+  }
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) a[i * n + j] = 0;
+  return true;
+}
+
+/**
+ * Blocked inverse of a lower-triangular matrix, in place: block row I of X = L⁻¹ is
+ * X_II = L_II⁻¹ (JS) and X[I, 0:I] = −X_II · (L[I, 0:I] · X[0:I, 0:I]) (two engine products).
+ */
+export async function invertLowerBlocked(l: Float64Array, n: number, engine: MatMulEngine, nb = 256): Promise<void> {
+  if (n <= nb) return invertLowerInPlace(l, n);
+  for (let p = 0; p < n; p += nb) {
+    const e = Math.min(n, p + nb);
+    const b = e - p;
+    const d = new Float64Array(b * b);
+    for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) d[i * b + j] = l[(p + i) * n + p + j];
+    invertLowerInPlace(d, b);
+    if (p > 0) {
+      // Rows 0..p of X are final (block rows are done in order).
+      const lrow = block(l, n, p, e, 0, p);
+      const xtop = block(l, n, 0, p, 0, p);
+      const t = await engine(lrow, xtop, b, p, p);
+      const dd = new Float32Array(b * b);
+      for (let i = 0; i < b * b; i++) dd[i] = d[i];
+      const x = await engine(dd, t, b, b, p);
+      for (let i = 0; i < b; i++) for (let j = 0; j < p; j++) l[(p + i) * n + j] = -x[i * p + j];
+    }
+    for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) l[(p + i) * n + p + j] = d[i * b + j];
+  }
+}
+
+/** upperCholeskyOfInverse with the blocked, engine-backed factorizations (same result up to float32 round-off). */
+export async function upperCholeskyOfInverseWith(h: Float64Array, n: number, engine: MatMulEngine, nb = 256): Promise<Float64Array | undefined> {
+  h.reverse();
+  if (!(await choleskyBlocked(h, n, engine, nb))) return undefined;
+  await invertLowerBlocked(h, n, engine, nb);
+  h.reverse();
+  return h;
+}

@@ -33,6 +33,12 @@ export interface ApplyPlanOptions extends Selection {
   index?: GraphIndex;
   /** Replaces round-to-nearest for the weights it accepts (GPTQ); recorded per layer in the summary. */
   weightQuantizer?: WeightQuantizer;
+  /**
+   * Bias correction for static INT8 layers with an int32 bias: E[x] of the layer's reduction vectors
+   * (per conv group, in the im2col order) on the calibration data, by layer id. The stored bias becomes
+   * b − (Ŵ − W)·E[x], so the weight rounding no longer shifts the mean output.
+   */
+  layerInputMeans?: (layer: string) => readonly Float64Array[] | undefined;
 }
 
 /** The caller's GraphIndex of `model` (checked to be of this graph), or a new one. */
@@ -100,6 +106,7 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
   const clone = cloneStructure(model);
   const qdqDomain = opset >= 13 ? '' : 'com.microsoft';
   const st = new EmitState(model, index, clone, qdqDomain);
+  st.layerInputMeans = opts.layerInputMeans;
   st.weightQuantizer = (req) => {
     const lp = resolveLayerPlan(plan, req.layer, req.name, req.opType, opts);
     if (lp.algorithm === 'rtn') return undefined;

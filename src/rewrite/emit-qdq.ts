@@ -1,6 +1,6 @@
 import { InternalError } from '../errors.js';
 import type { GraphScope, NodeProto } from '../onnx/index.js';
-import { affineParams, groupLayout, quantRange, quantizeValue, quantizeWeight, roundHalfEven, searchWeightClip, type AffineParams, type QuantizedWeight } from '../quant/index.js';
+import { affineParams, canonicalView, groupLayout, quantRange, quantizeValue, quantizeWeight, roundHalfEven, searchWeightClip, type AffineParams, type QuantizedWeight } from '../quant/index.js';
 import type { WeightSpec } from './edits.js';
 import type { EmitState } from './emit-state.js';
 
@@ -95,6 +95,7 @@ export function emitWeight(st: EmitState, scope: GraphScope, node: NodeProto, in
     const { data, dims } = st.constantFloat(w, scope);
     const qw = quantizeForSpec(data, dims, spec, { st, node, weight: w });
     if (minScales && spec.symmetric) raiseScales(qw, data, dims, spec, minScales);
+    recordBiasCorrection(st, node, data, dims, spec, qw);
     const type = qw.type as QuantizedInit['type'];
     const ints = type === 'int8' || type === 'int4' ? Int8Array.from(qw.q) : Uint8Array.from(qw.q);
     const name = st.addInitializer(scope, `w${st.weightCount++}_q`, type, dims, ints as never);
@@ -130,6 +131,35 @@ export function emitWeight(st: EmitState, scope: GraphScope, node: NodeProto, in
 }
 
 const INT32_MAX = 2147483647;
+
+/**
+ * Bias correction: c[o] = Σ_j (Ŵ − W)[o, j] · E[x_j] per output channel (the mean output shift the weight
+ * rounding causes on the calibration data), kept for emitBias. Only for per-channel weights of a node with
+ * a bias input and statistics for its layer.
+ */
+function recordBiasCorrection(st: EmitState, node: NodeProto, data: Float32Array, dims: readonly number[], spec: WeightSpec, qw: QuantizedWeight): void {
+  const biasInput = node.opType === 'Conv' || node.opType === 'Gemm' ? 2 : -1;
+  if (biasInput < 0 || !node.input[biasInput] || !st.layerInputMeans || spec.granularity !== 'channel') return;
+  const means = st.layerInputMeans(st.idOf(node));
+  const view = canonicalView(dims, spec);
+  if (!means || !view || view.rows % means.length !== 0 || means.some((m) => m.length !== view.cols)) return;
+  const { groupOf } = groupLayout(dims, spec);
+  const m = spec.multiplier ?? 1;
+  const perGroup = view.rows / means.length;
+  const corr = new Float64Array(view.rows);
+  for (let r = 0; r < view.rows; r++) {
+    const mean = means[Math.floor(r / perGroup)];
+    let c = 0;
+    for (let j = 0; j < view.cols; j++) {
+      const i = view.index(r, j);
+      const g = groupOf(i);
+      const deq = Math.fround((qw.q[i] - qw.zeroPoints[g]) * qw.scales[g]);
+      c += (deq - Math.fround(data[i] * m)) * mean[j];
+    }
+    corr[r] = c;
+  }
+  st.biasCorrections.set(node, corr);
+}
 
 /**
  * onnxruntime's `_adjust_weight_scale_for_int32_bias`: where s_activation · s_weight[c] is so small
@@ -174,12 +204,14 @@ export function emitBias(st: EmitState, scope: GraphScope, node: NodeProto, inpu
   const { data } = st.constantFloat(b, scope);
   const sx = aq.params(activation).scale;
   const n = data.length;
+  const corr = st.biasCorrections.get(node);
   const scales = new Float32Array(n);
   const q = new Int32Array(n);
   for (let c = 0; c < n; c++) {
     const s = Math.fround(sx * (ws.perChannel ? ws.scales[c] : ws.scales[0]));
     scales[c] = s;
-    const v = s > 0 ? roundHalfEven(Math.fround((data[c] * multiplier) / s)) : 0;
+    const target = corr && corr.length === n ? data[c] * multiplier - corr[c] : data[c] * multiplier;
+    const v = s > 0 ? roundHalfEven(Math.fround(target / s)) : 0;
     if (!Number.isFinite(v) || Math.abs(v) > INT32_MAX) {
       st.notes.push(`bias "${b}" of ${st.idOf(node)} overflows int32 at scale ${s}; left float`);
       return false;

@@ -82,6 +82,9 @@ export class EmitState {
   /** Set by applyPlan: the replacement for round-to-nearest (GPTQ), and what it did per node. */
   weightQuantizer?: WeightQuantizer;
   readonly weightAlgorithms = new Map<NodeProto, WeightQuantizerResult['record']>();
+  /** Set by applyPlan: E[x] per layer (bias correction), and the correction (Ŵ − W)·E[x] per node, output units. */
+  layerInputMeans?: (layer: string) => readonly Float64Array[] | undefined;
+  readonly biasCorrections = new Map<NodeProto, Float64Array>();
   private readonly scalarZps = new Map<string, string>();
   readonly domains = new Map<string, number>();
   minOpset = 0;

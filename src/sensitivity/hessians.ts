@@ -3,7 +3,7 @@ import { InputError } from '../errors.js';
 import { GraphIndex, NameAllocator, ValueInfoProtoSchema, makeNode, opsetVersion, quantizableLayers, tensorToProto, type Model, type QuantizableLayer } from '../onnx/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
 import { makeTensor, toFloat32 } from '../tensor/index.js';
-import { gptqWeight, type GptqSettings, type QuantizedWeight, type WeightQuantSpec } from '../quant/index.js';
+import { canonicalWeight, gptq, placeGptq, type CanonicalWeight, type GptqResult, type GptqSettings, type QuantizedWeight, type WeightQuantSpec } from '../quant/index.js';
 import { ActivationStats, layerwiseView, type LayerwiseView } from './layerwise.js';
 
 /**
@@ -185,10 +185,8 @@ export function hessiansOf(stats: LayerInputStats): Float64Array[] {
 }
 
 export interface GptqQuantizerOptions extends GptqSettings {
-  /** Rows used to estimate Σ Δwᵀ H Δw on large layers (default 256; exact below). */
+  /** Rows used to estimate Σ Δwᵀ H Δw on large layers (default 64; every row when cheap). */
   errorRows?: number;
-  /** Keep each layer's result per weight spec, so repeated rewrites (search, sensitivity) reuse it. */
-  cache?: boolean;
 }
 
 /** What the rewriter's weight quantizer hook receives (structurally rewrite's WeightQuantizerRequest). */
@@ -205,21 +203,59 @@ export interface GptqOutcome {
   record: { algorithm: 'gptq'; reconstructionError: { rtn: number; after: number } };
 }
 
+export type GptqHook = (req: GptqRequest) => GptqOutcome | undefined;
+
+export interface GptqProgress {
+  layer: string;
+  done: number;
+  total: number;
+}
+
+const requestKey = (req: Pick<GptqRequest, 'layer' | 'dims' | 'spec'>) => `${req.layer}\u0000${req.dims.join('x')}\u0000${JSON.stringify(req.spec)}`;
+
 /**
- * The rewriter hook that rounds weights with GPTQ from collected layer statistics (parallel mode:
- * every layer's H comes from the float model). Layers without statistics, or whose weight has no
- * canonical view, get undefined (round-to-nearest).
+ * GPTQ for the layers of a rewrite, in two steps because the rewriter is synchronous and the heavy
+ * products run asynchronously in onnxruntime: `dryRun(layer, hook)` must run the rewriter for that one
+ * layer (e.g. applyPlan with includeNodes [layer]) so `hook` sees the weight exactly as the emitter
+ * quantizes it; GPTQ then runs on it (parallel mode: every H is from the float model) and only the
+ * integers are kept (2 bytes per weight). The returned hook, given to the real rewrite, places each
+ * result into the emitter's layout, keeps RTN where it measures better, and records the errors. Results
+ * are kept per layer and weight spec, so every later rewrite (search, sensitivity) reuses them.
  */
-export function gptqQuantizer(stats: ReadonlyMap<string, LayerInputStats>, opts: GptqQuantizerOptions = {}): (req: GptqRequest) => GptqOutcome | undefined {
-  const cache = new Map<string, GptqOutcome | undefined>();
+export async function prepareGptq(
+  stats: ReadonlyMap<string, LayerInputStats>,
+  layers: readonly string[],
+  dryRun: (layer: string, hook: (req: GptqRequest) => undefined) => void,
+  opts: GptqQuantizerOptions & { onProgress?: (p: GptqProgress) => void } = {},
+): Promise<GptqHook> {
+  const results = new Map<string, { res: GptqResult; deadColumns: number }>();
+  const todo = layers.filter((l) => stats.has(l));
+  for (const [i, layer] of todo.entries()) {
+    opts.onProgress?.({ layer, done: i, total: todo.length });
+    const captured: { key: string; c: CanonicalWeight }[] = [];
+    dryRun(layer, (req) => {
+      if (req.layer !== layer) return undefined;
+      const key = requestKey(req);
+      if (results.has(key) || captured.some((c) => c.key === key)) return undefined;
+      const c = canonicalWeight(req.w, req.dims, req.spec);
+      if (c) captured.push({ key, c });
+      return undefined;
+    });
+    const s = stats.get(layer)!;
+    for (const { key, c } of captured) {
+      if (c.problem.rows % s.second.length !== 0 || s.view.dim !== c.problem.cols) continue;
+      const res = await gptq({ ...c.problem, hessians: hessiansOf(s) }, opts);
+      results.set(key, { res, deadColumns: res.deadColumns });
+    }
+  }
+  opts.onProgress?.({ layer: '', done: todo.length, total: todo.length });
   return (req) => {
+    const found = results.get(requestKey(req));
     const s = stats.get(req.layer);
-    if (!s) return undefined;
-    const key = `${req.layer}\u0000${req.dims.join('x')}\u0000${JSON.stringify(req.spec)}`;
-    if (opts.cache && cache.has(key)) return cache.get(key);
-    const res = gptqWeight(req.w, req.dims, req.spec, hessiansOf(s), { ...opts, rtn: req.rtn, errorRows: opts.errorRows ?? 256 });
-    const out: GptqOutcome | undefined = res && { quantized: res.quantized, record: { algorithm: 'gptq', reconstructionError: { rtn: res.errorRtn, after: res.errorGptq } } };
-    if (opts.cache) cache.set(key, out);
-    return out;
+    if (!found || !s) return undefined;
+    const c = canonicalWeight(req.w, req.dims, req.spec);
+    if (!c) return undefined;
+    const placed = placeGptq(c, found.res, req.rtn, hessiansOf(s), opts.errorRows ?? 64);
+    return { quantized: placed.quantized, record: { algorithm: 'gptq', reconstructionError: { rtn: placed.errorRtn, after: placed.errorGptq } } };
   };
 }

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   choleskyInPlace,
+  dequantizeGptq,
   gptq,
+  choleskyBlocked,
+  invertLowerBlocked,
+  jsMatMul,
+  jsMatMulSync,
+  upperCholeskyOfInverseWith,
   gptqWeight,
   invertLowerInPlace,
   layerOutputError,
@@ -135,6 +141,34 @@ describe('linalg', () => {
     }
   });
 
+  it('blocked factorizations through a matmul engine equal the unblocked ones', async () => {
+    const n = 45;
+    const h = hessianOf(n, 300, 13);
+    for (let i = 0; i < n; i++) h[i * n + i] += 0.05;
+    // A counting engine: the blocked code must route its products through it.
+    let calls = 0;
+    const engine = async (a: Float32Array, b: Float32Array, m: number, k: number, nn: number) => {
+      calls++;
+      return jsMatMulSync(a, b, m, k, nn);
+    };
+    const ref = upperCholeskyOfInverse(Float64Array.from(h), n)!;
+    const got = (await upperCholeskyOfInverseWith(Float64Array.from(h), n, engine, 8))!;
+    expect(calls).toBeGreaterThan(10);
+    let maxRel = 0;
+    let maxRef = 0;
+    for (let i = 0; i < n * n; i++) maxRef = Math.max(maxRef, Math.abs(ref[i]));
+    for (let i = 0; i < n * n; i++) maxRel = Math.max(maxRel, Math.abs(got[i] - ref[i]) / maxRef);
+    expect(maxRel).toBeLessThan(1e-4);
+    const l = Float64Array.from(h);
+    expect(await choleskyBlocked(l, n, jsMatMul, 8)).toBe(true);
+    const l2 = Float64Array.from(h);
+    choleskyInPlace(l2, n);
+    for (let i = 0; i < n * n; i++) expect(l[i]).toBeCloseTo(l2[i], 4);
+    await invertLowerBlocked(l, n, jsMatMul, 8);
+    invertLowerInPlace(l2, n);
+    for (let i = 0; i < n * n; i++) expect(l[i]).toBeCloseTo(l2[i], 3);
+  });
+
   it('reports a matrix that is not positive definite', () => {
     const a = Float64Array.from([1, 2, 2, 1]);
     expect(choleskyInPlace(a, 2)).toBe(false);
@@ -142,7 +176,21 @@ describe('linalg', () => {
 });
 
 describe('gptq', () => {
-  it('equals the Optimal Brain Quantizer closed form (re-inverted H each step) on a tiny layer, for any lazy block size', () => {
+  it('the engine path (all rows, lazy updates as products) gives the same integers as the row-chunked JS path', async () => {
+    const k = 300;
+    const rows = 500;
+    const h = hessianOf(k, 600, 14);
+    const w = randomWeight(rows * k, 15);
+    const problem = { w, rows, cols: k, hessians: [h], ...canonical(k, k / 30), bits: 4 as const, symmetric: true };
+    const js = await gptq(problem, { blockSize: 64 });
+    const eng = await gptq(problem, { blockSize: 64, engine: jsMatMul });
+    let differ = 0;
+    for (let i = 0; i < js.q.length; i++) if (js.q[i] !== eng.q[i]) differ++;
+    // float32 products and float64 loops round differently: a rare tie may flip.
+    expect(differ / js.q.length).toBeLessThan(1e-3);
+  });
+
+  it('equals the Optimal Brain Quantizer closed form (re-inverted H each step) on a tiny layer, for any lazy block size', async () => {
     const k = 12;
     const rows = 3;
     const h = hessianOf(k, 80, 2);
@@ -159,19 +207,21 @@ describe('gptq', () => {
     };
     const ref = obqReference(w, rows, k, h, 0.01, { scale: scaleOf });
     for (const blockSize of [1, 5, 128]) {
-      const res = gptq({ w, rows, cols: k, hessians: [h], ...canonical(k, 1), bits: 4, symmetric: true }, { blockSize, actOrder: false });
-      for (let i = 0; i < ref.length; i++) expect(res.dequantized[i]).toBeCloseTo(ref[i], 6);
+      const problem = { w, rows, cols: k, hessians: [h], ...canonical(k, 1), bits: 4 as const, symmetric: true };
+      const res = await gptq(problem, { blockSize, actOrder: false });
+      const deq = dequantizeGptq(res, problem);
+      for (let i = 0; i < ref.length; i++) expect(deq[i]).toBeCloseTo(ref[i], 6);
     }
   });
 
-  it('is never worse than round-to-nearest on Σ Δwᵀ H Δw, and no better than the brute-force optimum on the same grid', () => {
+  it('is never worse than round-to-nearest on Σ Δwᵀ H Δw, and no better than the brute-force optimum on the same grid', async () => {
     const k = 4;
     const rows = 2;
     const h = hessianOf(k, 30, 4);
     const w = randomWeight(rows * k, 5);
     const spec: WeightQuantSpec = { bits: 4, symmetric: true, granularity: 'channel', axis: 0 };
     const rtn = quantizeWeight(w, [rows, k], spec);
-    const res = gptqWeight(w, [rows, k], spec, [h], { rtn, dampRel: 0 })!;
+    const res = await gptqWeight(w, [rows, k], spec, [h], { rtn, dampRel: 0 })!;
     expect(res.errorGptq).toBeLessThanOrEqual(res.errorRtn + 1e-15);
     const deq = Array.from(res.quantized.q, (q, i) => Math.fround(q * res.quantized.scales[Math.floor(i / k)]));
     expect(layerOutputError(w, deq, rows, k, [h])).toBeCloseTo(res.errorGptq, 14);
@@ -197,7 +247,7 @@ describe('gptq', () => {
     expect(best).toBeLessThanOrEqual(res.errorGptq + 1e-15);
   });
 
-  it('lowers the layer output error on random layers at 4 bits (blocks, with act-order) and 8 bits (per channel)', () => {
+  it('lowers the layer output error on random layers at 4 bits (blocks, with act-order) and 8 bits (per channel)', async () => {
     const k = 64;
     const n = 24;
     const h = hessianOf(k, 400, 6);
@@ -210,7 +260,7 @@ describe('gptq', () => {
     for (const spec of specs) {
       const rtn = quantizeWeight(w, [k, n], spec);
       for (const actOrder of [false, true]) {
-        const res = gptqWeight(w, [k, n], spec, [h], { rtn, actOrder, blockSize: 16 })!;
+        const res = await gptqWeight(w, [k, n], spec, [h], { rtn, actOrder, blockSize: 16 })!;
         expect(res.errorGptq).toBeLessThan(0.8 * res.errorRtn);
         expect(res.rtnRows).toBeLessThan(n / 4);
         // Same storage shape as round-to-nearest, and every stored integer in range.
@@ -225,14 +275,14 @@ describe('gptq', () => {
     }
   });
 
-  it('handles dead input columns (zero Hessian row) without NaN and keeps their weights', () => {
+  it('handles dead input columns (zero Hessian row) without NaN and keeps their weights', async () => {
     const k = 16;
     const n = 4;
     const h = hessianOf(k, 100, 8, [2, 9]);
     const w = randomWeight(n * k, 9);
     const spec: WeightQuantSpec = { bits: 4, symmetric: true, granularity: 'block', axis: 1, blockSize: 16 };
     const rtn = quantizeWeight(w, [n, k], spec);
-    const res = gptqWeight(w, [n, k], spec, [h], { rtn })!;
+    const res = await gptqWeight(w, [n, k], spec, [h], { rtn })!;
     expect(res.deadColumns).toBe(2);
     expect(Number.isFinite(res.errorGptq)).toBe(true);
     expect(res.errorGptq).toBeLessThanOrEqual(res.errorRtn);
@@ -241,7 +291,7 @@ describe('gptq', () => {
     for (let r = 0; r < n; r++) expect(Math.abs(deq[r * k + 2] - w[r * k + 2])).toBeLessThanOrEqual(Math.abs(res.quantized.scales[r]) / 2 + 1e-7);
   });
 
-  it('conv weights: per Hessian group, im2col column order', () => {
+  it('conv weights: per Hessian group, im2col column order', async () => {
     // [O=4, C/g=2, 2, 2], two groups: rows 0-1 use H0, rows 2-3 use H1.
     const dims = [4, 2, 2, 2];
     const k = 8;
@@ -249,7 +299,7 @@ describe('gptq', () => {
     const w = randomWeight(32, 12);
     const spec: WeightQuantSpec = { bits: 8, symmetric: true, granularity: 'channel', axis: 0 };
     const rtn = quantizeWeight(w, dims, spec);
-    const res = gptqWeight(w, dims, spec, hs, { rtn })!;
+    const res = await gptqWeight(w, dims, spec, hs, { rtn })!;
     expect(res.errorGptq).toBeLessThanOrEqual(res.errorRtn);
     const deq = Array.from(res.quantized.q, (q, i) => Math.fround(q * res.quantized.scales[Math.floor(i / k)]));
     expect(layerOutputError(w, deq, 4, k, hs) / res.errorGptq).toBeCloseTo(1, 9);

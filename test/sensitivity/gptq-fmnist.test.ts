@@ -3,7 +3,7 @@ import { readNpy } from '../../src/data/index.js';
 import { loadModel, type Model } from '../../src/onnx/index.js';
 import { applyPlan, uniformPlan } from '../../src/rewrite/index.js';
 import { Session, type Feeds } from '../../src/runtime/index.js';
-import { collectLayerInputStats, gptqQuantizer } from '../../src/sensitivity/index.js';
+import { collectLayerInputStats, prepareGptq } from '../../src/sensitivity/index.js';
 import { makeTensor, toFloat32, type Tensor } from '../../src/tensor/index.js';
 import { DATA, FMNIST } from '../helpers/paths.js';
 
@@ -57,7 +57,9 @@ describe('GPTQ on the FMNIST MLP', () => {
     const float = compare(ref, ref, labels, 10);
     for (const bits of [4, 8] as const) {
       const run = async (algorithm: 'rtn' | 'gptq') => {
-        const r = applyPlan(model, uniformPlan({ bits, mode: 'weight-only', algorithm }), undefined, { weightQuantizer: gptqQuantizer(stats), accuracyLevel: 0 });
+        const plan = uniformPlan({ bits, mode: 'weight-only', algorithm });
+        const hook = await prepareGptq(stats, [...stats.keys()], (layer, h) => void applyPlan(model, plan, undefined, { includeNodes: [layer], weightQuantizer: h, accuracyLevel: 0 }));
+        const r = applyPlan(model, plan, undefined, { weightQuantizer: hook, accuracyLevel: 0 });
         return { r, c: compare(ref, await outputs(r.model, val), labels, 10) };
       };
       const rtn = await run('rtn');
