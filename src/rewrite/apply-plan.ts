@@ -4,7 +4,7 @@ import { InternalError, ModelError, UsageError } from '../errors.js';
 import { GraphIndex, getAttr, getIntsAttr, nodeId, OperatorSetIdProtoSchema, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
 import type { Edit, RangeLookup } from './edits.js';
 import { activationParams, emitActivation, emitBias, emitWeight, minWeightScalesForBias, type ActivationQuant } from './emit-qdq.js';
-import { emitBlockedQdq, emitDynamicMatMul, emitMatMulNBits } from './emit-matmul-nbits.js';
+import { emitBlockedQdq, emitDynamicMatMul, emitGatherQuantized, emitMatMulNBits } from './emit-matmul-nbits.js';
 import { cloneStructure, EmitState } from './emit-state.js';
 import { emissionRanges, markEdits, markSettings, scaleSource, sharesOf, type RangeAccessor } from './mark.js';
 import { opsetRaiseBlockers } from './opset.js';
@@ -138,7 +138,7 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
     minScales.set(e.node, m);
     m.set(e.weightInput, minWeightScalesForBias(st, e.scope, e.node, e.input, e.activation, aqFor(e.scope), e.multiplier));
   }
-  const order: Edit['kind'][] = ['fold-activation', 'qdq-weight', 'int32-bias', 'gemm-unit-scalars', 'matmul-nbits', 'dynamic-matmul', 'layer'];
+  const order: Edit['kind'][] = ['fold-activation', 'qdq-weight', 'int32-bias', 'gemm-unit-scalars', 'matmul-nbits', 'dynamic-matmul', 'gather-quantized', 'layer'];
   for (const kind of order) {
     for (const e of edits) {
       if (e.kind !== kind) continue;
@@ -186,6 +186,13 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
           if (done.has(k)) break;
           done.add(k);
           emitDynamicMatMul(st, e.scope, e.node, e);
+          break;
+        }
+        case 'gather-quantized': {
+          const k = key('r', st.idOf(e.node));
+          if (done.has(k)) break;
+          done.add(k);
+          emitGatherQuantized(st, e.scope, e.node, e);
           break;
         }
         case 'layer': {

@@ -56,6 +56,8 @@ export type Edit =
     }
   /** Dynamic W8: a MatMul/Gemm with a constant weight becomes com.microsoft DynamicQuantizeMatMul. */
   | { readonly kind: 'dynamic-matmul'; readonly scope: GraphScope; readonly node: NodeProto; readonly clip: 'none' | 'mse' }
+  /** A Gather from a large constant table becomes com.microsoft GatherBlockQuantized (uint8 data, blocks along the last axis). */
+  | { readonly kind: 'gather-quantized'; readonly scope: GraphScope; readonly node: NodeProto; readonly bits: 4 | 8; readonly blockSize: number }
   /** What happened to a layer (or why it stayed float): summary only, no graph change. */
   | { readonly kind: 'layer'; readonly record: LayerRecord };
 

@@ -176,3 +176,35 @@ export function emitDynamicMatMul(st: EmitState, scope: GraphScope, node: NodePr
   st.tensorMap.set(wName, q);
   st.weightBytes.set(node, K * N + 5 * N + (bias ? 4 * N : 0));
 }
+
+/**
+ * com.microsoft GatherBlockQuantized (onnxruntime CPU, verified on 1.30): uint8 data [rows, dim] (8 bits)
+ * or [rows, dim/2] (4 bits, low nibble first), scales [rows, ceil(dim/B)], gather_axis 0, quantize_axis 1.
+ * Symmetric blocks stored offset by the kernel's default zero point (128 or 8), so no zero-point input.
+ */
+export function emitGatherQuantized(st: EmitState, scope: GraphScope, node: NodeProto, e: { bits: 4 | 8; blockSize: number }): void {
+  const table = node.input[0];
+  const { data, dims } = st.constantFloat(table, scope);
+  const [rows, dim] = dims;
+  const spec: WeightSpec = { bits: e.bits, symmetric: true, granularity: 'block', axis: 1, blockSize: e.blockSize, clip: 'none' };
+  const qw = quantizeForSpec(data, dims, spec);
+  const mid = 1 << (e.bits - 1);
+  const packed = new Uint8Array(e.bits === 8 ? rows * dim : (rows * dim) / 2);
+  for (let i = 0; i < qw.q.length; i++) {
+    const v = qw.q[i] + mid;
+    if (e.bits === 8) packed[i] = v;
+    else packed[i >> 1] |= (v & 0x0f) << ((i & 1) * 4);
+  }
+  const base = `${table}_gbq`;
+  const dName = st.addInitializer(scope, base, 'uint8', e.bits === 8 ? [rows, dim] : [rows, dim / 2], packed);
+  const sName = st.addInitializer(scope, `${base}_scales`, 'float32', qw.scaleDims, Float32Array.from(qw.scales));
+  const cc = st.cloneOf(node);
+  const g = st.node(
+    { name: `${node.name || 'Gather'}_GatherBlockQuantized`, opType: 'GatherBlockQuantized', domain: 'com.microsoft', inputs: [dName, cc.input[1], sName], outputs: [cc.output[0]], attrs: { bits: e.bits, block_size: e.blockSize, gather_axis: 0, quantize_axis: 1 } },
+    st.idOf(node),
+  );
+  st.replaceNode(scope, node, [g]);
+  st.needDomain('com.microsoft', 1);
+  st.tensorMap.set(table, dName);
+  st.notes.push(`embedding table "${table}" [${rows}, ${dim}] → GatherBlockQuantized ${e.bits}-bit, blocks of ${e.blockSize} (${(4 * rows * dim / 1e6).toFixed(1)} MB → ${((packed.length + 4 * qw.scales.length) / 1e6).toFixed(1)} MB)`);
+}

@@ -1,6 +1,7 @@
 import type { OpRule } from '../edits.js';
 import { addRule } from './add.js';
 import { convRule } from './conv.js';
+import { gatherRule } from './gather.js';
 import { gemmRule } from './gemm.js';
 import { matmulRule } from './matmul.js';
 import { passThroughRule } from './pass-through.js';
@@ -13,6 +14,7 @@ export const RULES: ReadonlyMap<string, OpRule> = new Map<string, OpRule>([
   ['Gemm', gemmRule],
   ['MatMul', matmulRule],
   ['Add', addRule],
+  ['Gather', gatherRule],
   ['GlobalAveragePool', poolRule],
   ['AveragePool', poolRule],
   ['Concat', poolRule],
