@@ -39,6 +39,8 @@ const cfg = {
 const CALIB = Number(arg('calib', 32));
 const EVAL = Number(arg('eval', 8));
 const ACC = Number(arg('accuracy-level', 4));
+// INT4 comparisons keep the token embedding float (as the issue's RTN baseline did) unless --embeddings 4|8.
+const EMB = arg('embeddings', 'float');
 
 function ids(n, seed) {
   const rng = new Rng(seed);
@@ -92,6 +94,7 @@ if (args[0] === '--child') {
   let quantizer;
   let gptqMs = 0;
   const plan = uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32, algorithm: alg });
+  plan.layers['embed.wte'] = EMB === 'float' ? { bits: 'float' } : { bits: Number(EMB) };
   if (alg === 'gptq') {
     const t = performance.now();
     const stats = await collectLayerInputStats(model, ids(CALIB, 1), { totalSamples: CALIB, threads: 2 });
@@ -122,7 +125,7 @@ try {
   const file = path.join(dir, 'gpt.onnx');
   saveModel(model, file);
   const fileBytes = fs.statSync(file).size;
-  console.log(`GPT-style ${JSON.stringify(cfg)}: ${(fileBytes / 1e6).toFixed(1)} MB, built in ${((performance.now() - t) / 1000).toFixed(1)} s; calib ${CALIB}×${cfg.context} tokens, eval ${EVAL}×${cfg.context}, accuracy_level ${ACC}, ${os.cpus().length} cores`);
+  console.log(`GPT-style ${JSON.stringify(cfg)}: ${(fileBytes / 1e6).toFixed(1)} MB, built in ${((performance.now() - t) / 1000).toFixed(1)} s; calib ${CALIB}×${cfg.context} tokens, eval ${EVAL}×${cfg.context}, accuracy_level ${ACC}, embeddings ${EMB}, ${os.cpus().length} cores`);
   const ref = await logits(loadModel(file));
   const self = fileURLToPath(import.meta.url);
   const variants = [['rtn', 'off']];
@@ -131,7 +134,7 @@ try {
   if (ao === 'both' || ao === 'on') variants.push(['gptq', 'on']);
   for (const [alg, actOrder] of variants) {
     const out = path.join(dir, `${alg}-${actOrder}.onnx`);
-    const passArgs = ['--dim', cfg.dim, '--blocks', cfg.blocks, '--heads', cfg.heads, '--vocab', cfg.vocab, '--context', cfg.context, '--calib', CALIB, '--eval', EVAL, '--accuracy-level', ACC].map(String);
+    const passArgs = ['--dim', cfg.dim, '--blocks', cfg.blocks, '--heads', cfg.heads, '--vocab', cfg.vocab, '--context', cfg.context, '--calib', CALIB, '--eval', EVAL, '--accuracy-level', ACC, '--embeddings', EMB].map(String);
     const child = spawnSync(process.execPath, [self, '--child', file, alg, actOrder, out, ...passArgs], { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (child.status !== 0) throw new Error(`child ${alg} failed: ${child.stderr}`);
     const m = JSON.parse(child.stdout.trim().split('\n').pop());

@@ -5,3 +5,4 @@ export * from './layer-spec.js';
 export * from './clip-search.js';
 export * from './linalg.js';
 export * from './gptq.js';
+export * from './awq.js';

@@ -5,3 +5,4 @@ export { RULES } from './rules/index.js';
 export type { Edit, OpRule, RuleContext, WeightSpec, ResolvedLayerPlan } from './edits.js';
 export { rangesNeeded } from './ranges-needed.js';
 export type { WeightQuantizer, WeightQuantizerRequest, WeightQuantizerResult, LayerAlgorithm } from './weight-quantizer.js';
+export { scaleInputChannels, type ChannelScaling, type ChannelScalingFold } from './channel-scales.js';

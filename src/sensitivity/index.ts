@@ -3,3 +3,4 @@ export * from './hutchinson.js';
 export * from './layerwise.js';
 export * from './measure.js';
 export * from './hessians.js';
+export * from './awq.js';
