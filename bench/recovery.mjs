@@ -1,7 +1,7 @@
 // Accuracy recovery on a GPT-style model (issue #12): INT4 block 32 RTN vs GPTQ, logits cosine on random ids,
 // GPTQ wall time and peak RSS (measured in a child process so the float reference does not count).
 // Usage: npm run build && node bench/recovery.mjs [--dim 1024 --blocks 8 --heads 16 --vocab 8192 --context 128]
-//        [--calib 32] [--eval 8] [--act-order both|on|off] [--accuracy-level 0|4]
+//        [--calib 32] [--eval 8] [--algorithms rtn,gptq,awq,awq+gptq] [--act-order on|off|both] [--accuracy-level 0|4] [--embeddings float|4|8]
 // The full-size model (~470 MB) is generated into a temp dir and deleted afterwards; it is never committed.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,6 +12,9 @@ import {
   applyPlan,
   collectLayerInputStats,
   prepareGptq,
+  awqScalings,
+  scaledStats,
+  scaleInputChannels,
   openMatMulSession,
   loadModel,
   makeTensor,
@@ -89,16 +92,30 @@ const sizeOf = (m, dir, name) => {
 if (args[0] === '--child') {
   const [, file, alg, actOrder, outFile] = args;
   const t0 = performance.now();
-  const model = loadModel(file);
+  let model = loadModel(file);
   let statsMs = 0;
   let quantizer;
   let gptqMs = 0;
-  const plan = uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32, algorithm: alg });
+  const plan = uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32, algorithm: alg.endsWith('gptq') ? 'gptq' : 'rtn' });
   plan.layers['embed.wte'] = EMB === 'float' ? { bits: 'float' } : { bits: Number(EMB) };
-  if (alg === 'gptq') {
+  let awqMs = 0;
+  let folds = '';
+  let stats;
+  if (alg !== 'rtn') {
     const t = performance.now();
-    const stats = await collectLayerInputStats(model, ids(CALIB, 1), { totalSamples: CALIB, threads: 2 });
+    stats = await collectLayerInputStats(model, ids(CALIB, 1), { totalSamples: CALIB, threads: 2 });
     statsMs = performance.now() - t;
+    if (alg.startsWith('awq')) {
+      const ta = performance.now();
+      const sc = awqScalings(model, stats, { bits: 4, blockSize: 32 });
+      const r = scaleInputChannels(model, sc);
+      model = r.model;
+      stats = scaledStats(stats, sc);
+      folds = r.folds.map((f) => f.into).join(',') + ' α/β=' + sc.map((x) => `${x.alpha}/${x.beta}`).join(',');
+      awqMs = performance.now() - ta;
+    }
+  }
+  if (alg.endsWith('gptq')) {
     const t2 = performance.now();
     const mm = await openMatMulSession({ threads: 2 });
     quantizer = await prepareGptq(stats, [...stats.keys()], (layer, hook) => void applyPlan(model, plan, undefined, { includeNodes: [layer], weightQuantizer: hook, accuracyLevel: ACC }), {
@@ -114,7 +131,7 @@ if (args[0] === '--child') {
   saveModel(r.model, outFile);
   const errs = r.summary.layers.filter((l) => l.reconstructionError);
   const ratio = errs.length ? errs.reduce((a, l) => a + l.reconstructionError.after / l.reconstructionError.rtn, 0) / errs.length : null;
-  process.stdout.write(JSON.stringify({ wallMs: performance.now() - t0, statsMs, gptqMs, rewriteMs, peakRss: peakRssBytes(), meanErrorRatio: ratio }) + '\n');
+  process.stdout.write(JSON.stringify({ wallMs: performance.now() - t0, statsMs, awqMs, folds, gptqMs, rewriteMs, peakRss: peakRssBytes(), meanErrorRatio: ratio }) + '\n');
   process.exit(0);
 }
 
@@ -128,10 +145,8 @@ try {
   console.log(`GPT-style ${JSON.stringify(cfg)}: ${(fileBytes / 1e6).toFixed(1)} MB, built in ${((performance.now() - t) / 1000).toFixed(1)} s; calib ${CALIB}×${cfg.context} tokens, eval ${EVAL}×${cfg.context}, accuracy_level ${ACC}, embeddings ${EMB}, ${os.cpus().length} cores`);
   const ref = await logits(loadModel(file));
   const self = fileURLToPath(import.meta.url);
-  const variants = [['rtn', 'off']];
-  const ao = arg('act-order', 'both');
-  if (ao === 'both' || ao === 'off') variants.push(['gptq', 'off']);
-  if (ao === 'both' || ao === 'on') variants.push(['gptq', 'on']);
+  const ao = arg('act-order', 'on');
+  const variants = arg('algorithms', 'rtn,gptq,awq,awq+gptq').split(',').flatMap((a) => (a.endsWith('gptq') ? (ao === 'both' ? [[a, 'off'], [a, 'on']] : [[a, ao]]) : [[a, 'off']]));
   for (const [alg, actOrder] of variants) {
     const out = path.join(dir, `${alg}-${actOrder}.onnx`);
     const passArgs = ['--dim', cfg.dim, '--blocks', cfg.blocks, '--heads', cfg.heads, '--vocab', cfg.vocab, '--context', cfg.context, '--calib', CALIB, '--eval', EVAL, '--accuracy-level', ACC, '--embeddings', EMB].map(String);
@@ -141,7 +156,7 @@ try {
     const cos = cosine(ref, await logits(loadModel(out)));
     const size = fs.statSync(out).size;
     console.log(
-      `${alg}${alg === 'gptq' ? ` act-order ${actOrder}` : ''}: cosine ${cos.toFixed(4)}, size ${(size / fileBytes).toFixed(3)}x, wall ${(m.wallMs / 1000).toFixed(1)} s (stats ${(m.statsMs / 1000).toFixed(1)} s, gptq ${(m.gptqMs / 1000).toFixed(1)} s, rewrite ${(m.rewriteMs / 1000).toFixed(1)} s), peak RSS ${(m.peakRss / 1e6).toFixed(0)} MB = ${(m.peakRss / fileBytes).toFixed(2)}x file${m.meanErrorRatio !== null ? `, mean layer error ratio ${m.meanErrorRatio.toFixed(3)}` : ''}`,
+      `${alg}${alg.endsWith('gptq') ? ` act-order ${actOrder}` : ''}${m.folds ? ` [${m.folds}]` : ''}: cosine ${cos.toFixed(4)}, size ${(size / fileBytes).toFixed(3)}x, wall ${(m.wallMs / 1000).toFixed(1)} s (stats ${(m.statsMs / 1000).toFixed(1)} s, awq ${(m.awqMs / 1000).toFixed(1)} s, gptq ${(m.gptqMs / 1000).toFixed(1)} s, rewrite ${(m.rewriteMs / 1000).toFixed(1)} s), peak RSS ${(m.peakRss / 1e6).toFixed(0)} MB = ${(m.peakRss / fileBytes).toFixed(2)}x file${m.meanErrorRatio !== null ? `, mean layer error ratio ${m.meanErrorRatio.toFixed(3)}` : ''}`,
     );
   }
 } finally {

@@ -21,6 +21,8 @@ export interface AwqLayer {
 
 export interface AwqResult {
   alpha: number;
+  /** Exponent of the weight term (0 = plain AWQ). */
+  beta: number;
   /** s per input channel (multiply the weight's input rows, divide the activation). */
   scales: Float64Array;
   /** Σ over the layers of Δᵀ E[xxᵀ] Δ at α = 0 (plain round-to-nearest) and at the chosen α (row-sampled). */
@@ -29,34 +31,51 @@ export interface AwqResult {
 }
 
 export const AWQ_GRID: readonly number[] = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+/**
+ * Exponents of a weight term max_rows|W_{·j}|^(−β) also searched (β = 0 is AWQ as published): input
+ * channels whose weights are outliers get s < 1, so they stop setting their blocks' scales. Kept only
+ * when it measures lower error.
+ */
+export const AWQ_WEIGHT_GRID: readonly number[] = [0, 0.5];
 
-/** Layer output error of Q(W·diag(s))·diag(s)⁻¹ against W for E[xxᵀ] = `second` (rows sampled with `stride`). */
-function scaledError(l: AwqLayer, s: Float64Array, second: Float64Array, stride: number): number {
+/** Q(W·diag(s))·diag(s)⁻¹ in the canonical layout. */
+function scaledQuantized(l: AwqLayer, s: Float64Array): Float32Array {
   const { w, rows, cols } = l;
   const ws = new Float32Array(w.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) ws[r * cols + c] = w[r * cols + c] * s[c];
   const q = fakeQuantizeWeight(ws, [rows, cols], l.spec);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) q[r * cols + c] = q[r * cols + c] / s[c];
-  const [e] = pairedRowErrors(w, q, q, rows, cols, [second], stride);
-  let sum = 0;
-  for (const v of e) sum += v;
-  return (sum * rows) / e.length;
+  return q;
+}
+
+/** Layer output errors of two scalings at once (one pass over E[xxᵀ] per row pair; rows sampled with `stride`). */
+function scaledErrors(l: AwqLayer, s1: Float64Array, s2: Float64Array, second: Float64Array, stride: number): [number, number] {
+  const [e1, e2] = pairedRowErrors(l.w, scaledQuantized(l, s1), scaledQuantized(l, s2), l.rows, l.cols, [second], stride);
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < e1.length; i++) {
+    a += e1[i];
+    b += e2[i];
+  }
+  return [(a * l.rows) / e1.length, (b * l.rows) / e1.length];
 }
 
 /** Search α for a group of layers sharing one input activation with second moment `second` (cols×cols). */
-export function awqSearch(layers: readonly AwqLayer[], second: Float64Array, opts: { grid?: readonly number[]; errorRows?: number } = {}): AwqResult {
+export function awqSearch(layers: readonly AwqLayer[], second: Float64Array, opts: { grid?: readonly number[]; weightGrid?: readonly number[]; errorRows?: number } = {}): AwqResult {
   const cols = layers[0].cols;
+  const wmax = new Float64Array(cols);
+  for (const l of layers) for (let r = 0; r < l.rows; r++) for (let c = 0; c < cols; c++) wmax[c] = Math.max(wmax[c], Math.abs(l.w[r * cols + c]));
   const rms = new Float64Array(cols);
   for (let j = 0; j < cols; j++) rms[j] = Math.sqrt(Math.max(0, second[j * cols + j]));
   // Dead channels: scale 1 (nothing to protect).
   let positiveMin = Infinity;
   for (const v of rms) if (v > 0 && v < positiveMin) positiveMin = v;
-  const scalesAt = (alpha: number): Float64Array => {
+  const scalesAt = (alpha: number, beta = 0): Float64Array => {
     const s = new Float64Array(cols);
     let lo = Infinity;
     let hi = 0;
     for (let j = 0; j < cols; j++) {
-      s[j] = rms[j] > 0 ? Math.pow(rms[j], alpha) : Math.pow(positiveMin, alpha);
+      s[j] = (rms[j] > 0 ? Math.pow(rms[j], alpha) : Math.pow(positiveMin, alpha)) / (beta > 0 && wmax[j] > 0 ? Math.pow(wmax[j], beta) : 1);
       lo = Math.min(lo, s[j]);
       hi = Math.max(hi, s[j]);
     }
@@ -65,18 +84,26 @@ export function awqSearch(layers: readonly AwqLayer[], second: Float64Array, opt
     for (let j = 0; j < cols; j++) s[j] /= norm;
     return s;
   };
-  const strides = layers.map((l) => Math.max(1, Math.floor(l.rows / (opts.errorRows ?? 64))));
-  const errorOf = (s: Float64Array) => layers.reduce((a, l, i) => a + scaledError(l, s, second, strides[i]), 0);
-  let best = { alpha: 0, scales: scalesAt(0), error: Infinity };
-  let errorBefore = NaN;
-  for (const alpha of opts.grid ?? AWQ_GRID) {
-    const s = scalesAt(alpha);
-    const e = errorOf(s);
-    if (alpha === 0) errorBefore = e;
-    if (e < best.error) best = { alpha, scales: s, error: e };
+  // Rows sampled for the errors: fewer for wide inputs (each row costs cols² per candidate).
+  const sampleRows = opts.errorRows ?? (cols > 1024 ? 8 : 32);
+  const strides = layers.map((l) => Math.max(1, Math.floor(l.rows / sampleRows)));
+  const candidates: { alpha: number; beta: number; s: Float64Array }[] = [];
+  for (const beta of opts.weightGrid ?? AWQ_WEIGHT_GRID) for (const alpha of opts.grid ?? AWQ_GRID) if (!(alpha === 0 && beta > 0)) candidates.push({ alpha, beta, s: scalesAt(alpha, beta) });
+  if (!candidates.some((c) => c.alpha === 0 && c.beta === 0)) candidates.unshift({ alpha: 0, beta: 0, s: scalesAt(0) });
+  const errors = new Float64Array(candidates.length);
+  for (let i = 0; i < candidates.length; i += 2) {
+    const j = Math.min(i + 1, candidates.length - 1);
+    for (const [li, l] of layers.entries()) {
+      const [a, b] = scaledErrors(l, candidates[i].s, candidates[j].s, second, strides[li]);
+      errors[i] += a;
+      if (j !== i) errors[j] += b;
+    }
   }
-  if (Number.isNaN(errorBefore)) errorBefore = errorOf(scalesAt(0));
-  return { alpha: best.alpha, scales: best.scales, errorBefore, errorAfter: best.error };
+  let bi = 0;
+  for (let i = 1; i < candidates.length; i++) if (errors[i] < errors[bi]) bi = i;
+  const errorBefore = errors[candidates.findIndex((c) => c.alpha === 0 && c.beta === 0)];
+  const best = { alpha: candidates[bi].alpha, beta: candidates[bi].beta, scales: candidates[bi].s, error: errors[bi] };
+  return { alpha: best.alpha, beta: best.beta, scales: best.scales, errorBefore, errorAfter: best.error };
 }
 
 /**

@@ -104,6 +104,13 @@ export function scaleInputChannels(model: Model, scalings: readonly ChannelScali
     newNodes.push(nodes.get(n) ?? n);
     newNodes.push(...(after.get(n) ?? []));
   }
-  const newGraph = { ...graph, node: newNodes, initializer: [...graph.initializer, ...inits] };
+  // Weights, γ and β replaced by scaled copies are dropped when nothing reads them any more.
+  const used = new Set<string>();
+  for (const n of newNodes) for (const i of n.input) used.add(i);
+  for (const o of graph.output) used.add(o.name);
+  const replaced = new Set<string>();
+  for (const [orig, c] of nodes) orig.input.forEach((name, i) => c.input[i] !== name && replaced.add(name));
+  const kept = graph.initializer.filter((t) => !replaced.has(t.name) || used.has(t.name));
+  const newGraph = { ...graph, node: newNodes, initializer: [...kept, ...inits] };
   return { model: { ...model, proto: { ...model.proto, graph: newGraph } }, folds };
 }

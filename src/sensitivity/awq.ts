@@ -9,6 +9,7 @@ export interface AwqScaling {
   scales: Float64Array;
   layers: string[];
   alpha: number;
+  beta: number;
   /** Σ Δᵀ E[xxᵀ] Δ over the layers: round-to-nearest, and after scaling (row-sampled). */
   errorBefore: number;
   errorAfter: number;
@@ -55,8 +56,8 @@ export function awqScalings(model: Model, stats: ReadonlyMap<string, LayerInputS
   const out: AwqScaling[] = [];
   for (const [activation, g] of groups) {
     const res = awqSearch(g.layers, Float64Array.from(g.second), { grid: opts.grid });
-    if (res.alpha === 0 || !(res.errorAfter < res.errorBefore)) continue;
-    out.push({ activation, scales: res.scales, layers: g.ids, alpha: res.alpha, errorBefore: res.errorBefore, errorAfter: res.errorAfter });
+    if ((res.alpha === 0 && res.beta === 0) || !(res.errorAfter < res.errorBefore)) continue;
+    out.push({ activation, scales: res.scales, layers: g.ids, alpha: res.alpha, beta: res.beta, errorBefore: res.errorBefore, errorAfter: res.errorAfter });
   }
   return out;
 }
