@@ -96,12 +96,15 @@ if (args[0] === '--child') {
   let statsMs = 0;
   let quantizer;
   let gptqMs = 0;
-  const plan = uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32, algorithm: alg.endsWith('gptq') ? 'gptq' : 'rtn' });
-  plan.layers['embed.wte'] = EMB === 'float' ? { bits: 'float' } : { bits: Number(EMB) };
+  const isInt8 = alg.startsWith('int8');
+  const plan = isInt8 ? uniformPlan({ bits: 8, mode: 'dynamic' }) : uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32, algorithm: alg.endsWith('gptq') ? 'gptq' : 'rtn' });
+  // INT8: the embedding follows the plan (8-bit GatherBlockQuantized) unless 'int8-floatemb'.
+  if (!isInt8) plan.layers['embed.wte'] = EMB === 'float' ? { bits: 'float' } : { bits: Number(EMB) };
+  if (alg === 'int8-floatemb') plan.layers['embed.wte'] = { bits: 'float' };
   let awqMs = 0;
   let folds = '';
   let stats;
-  if (alg !== 'rtn') {
+  if (alg !== 'rtn' && !isInt8) {
     const t = performance.now();
     stats = await collectLayerInputStats(model, ids(CALIB, 1), { totalSamples: CALIB, threads: 2 });
     statsMs = performance.now() - t;

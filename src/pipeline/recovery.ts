@@ -1,0 +1,138 @@
+import type { CalibrationTable, Plan } from '../documents/index.js';
+import { UsageError } from '../errors.js';
+import type { Model } from '../onnx/index.js';
+import { meanSquaredError } from '../quant/index.js';
+import { applyPlan, scaleInputChannels, type ApplyPlanOptions, type ChannelScalingFold, type WeightQuantizer } from '../rewrite/index.js';
+import { openMatMulSession, Session, type Feeds } from '../runtime/index.js';
+import { awqScalings, collectLayerInputStats, prepareGptq, scaledStats, type LayerInputStats } from '../sensitivity/index.js';
+import { toFloat32 } from '../tensor/index.js';
+
+/** Accuracy recovery beyond round-to-nearest (issue #12), as the pipeline runs it. */
+export interface RecoveryOptions {
+  /** rtn (default), gptq, awq (weight-only/dynamic), or awq+gptq. */
+  algorithm: 'rtn' | 'gptq' | 'awq' | 'awq+gptq';
+  /** GPTQ act-order (default true). */
+  actOrder?: boolean;
+  /** GPTQ dampening relative to the mean Hessian diagonal (default 0.01). */
+  dampRel?: number;
+  /** Static INT8 bias correction: on, off, or auto (default: kept when it lowers the output MSE on the calibration data). */
+  biasCorrection?: 'auto' | 'on' | 'off';
+  threads?: number;
+}
+
+export interface RecoveryProgress {
+  stage: 'layer-stats' | 'awq' | 'gptq' | 'bias-correction';
+  done?: number;
+  total?: number;
+  layer?: string;
+}
+
+export interface RecoveryResult {
+  /** The model to rewrite (AWQ-scaled when AWQ ran; otherwise the input model). */
+  model: Model;
+  /** Rewrite options with the GPTQ hook and bias-correction means added. */
+  rewriteOptions: ApplyPlanOptions;
+  /** The plan with `algorithm` set on its defaults when GPTQ runs. */
+  plan: Plan;
+  notes: string[];
+  folds: ChannelScalingFold[];
+  /** Bias correction decision: 'on'/'off' as asked, or what auto measured (output MSE on calibration data). */
+  biasCorrection?: { used: boolean; mseWithout?: number; mseWith?: number };
+}
+
+/**
+ * Run the layer-statistics pass and whatever the options ask for on top of round-to-nearest: AWQ
+ * scaling (folded into the graph), GPTQ (parallel mode: one statistics pass on the float model, every
+ * layer's H from it — a sequential pass per layer would cost one calibration run per layer), bias
+ * correction for static INT8. `batches` are the calibration feeds (read twice at most).
+ */
+export async function prepareRecovery(
+  model: Model,
+  plan: Plan,
+  table: CalibrationTable | undefined,
+  rewriteOptions: ApplyPlanOptions,
+  batches: () => AsyncIterable<Feeds> | Iterable<Feeds>,
+  opts: RecoveryOptions,
+  onProgress: (p: RecoveryProgress) => void = () => {},
+): Promise<RecoveryResult> {
+  const alg = opts.algorithm;
+  const wantBias = plan.mode === 'static' && (opts.biasCorrection ?? 'auto') !== 'off';
+  if (alg === 'rtn' && !wantBias) return { model, rewriteOptions, plan, notes: [], folds: [] };
+  if (alg.startsWith('awq') && plan.mode === 'static') {
+    throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${alg} scales activations, so static ranges would have to be calibrated after it: use it with --mode weight-only or dynamic`);
+  }
+  onProgress({ stage: 'layer-stats' });
+  let stats: ReadonlyMap<string, LayerInputStats> = await collectLayerInputStats(model, batches(), { threads: opts.threads });
+  const notes: string[] = [];
+  let folds: ChannelScalingFold[] = [];
+  let current = model;
+  if (alg.startsWith('awq')) {
+    onProgress({ stage: 'awq' });
+    const bits = plan.defaults.bits === 4 ? 4 : 8;
+    const scalings = awqScalings(model, stats, { bits, blockSize: plan.defaults.blockSize, symmetric: plan.defaults.symmetric });
+    const r = scaleInputChannels(model, scalings);
+    current = r.model;
+    folds = r.folds;
+    stats = scaledStats(stats, scalings);
+    for (const sc of scalings) {
+      const f = r.folds.find((x) => x.activation === sc.activation)!;
+      notes.push(`awq: ${sc.layers.join(', ')} input scaled (α ${sc.alpha}, β ${sc.beta}; layer error ${sc.errorBefore.toPrecision(3)} → ${sc.errorAfter.toPrecision(3)}), folded into ${f.into === 'layernorm' ? `LayerNormalization ${f.node} γ/β` : `a Mul (${f.node})`}`);
+    }
+    if (scalings.length === 0) notes.push('awq: no layer measured a lower error with scaling; nothing changed');
+  }
+  let outPlan = plan;
+  const out: ApplyPlanOptions = { ...rewriteOptions };
+  if (alg.endsWith('gptq')) {
+    outPlan = { ...plan, defaults: { ...plan.defaults, algorithm: 'gptq' } };
+    const engine = await openMatMulSession({ threads: opts.threads ?? 1 });
+    try {
+      const layers = [...stats.keys()];
+      const hook = await prepareGptq(
+        stats,
+        layers,
+        (layer, h) => void applyPlan(current, outPlan, table, { ...rewriteOptions, includeNodes: [layer], weightQuantizer: h }),
+        { actOrder: opts.actOrder ?? true, dampRel: opts.dampRel, engine: engine.matmul, onProgress: (p) => onProgress({ stage: 'gptq', ...p }) },
+      );
+      out.weightQuantizer = hook as WeightQuantizer;
+    } finally {
+      await engine.release();
+    }
+  }
+  let biasCorrection: RecoveryResult['biasCorrection'];
+  if (wantBias) {
+    const means = (id: string) => stats.get(id)?.mean;
+    if (opts.biasCorrection === 'on') {
+      out.layerInputMeans = means;
+      biasCorrection = { used: true };
+    } else {
+      onProgress({ stage: 'bias-correction' });
+      const without = await outputMse(current, applyPlan(current, outPlan, table, out).model, batches());
+      const withBc = await outputMse(current, applyPlan(current, outPlan, table, { ...out, layerInputMeans: means }).model, batches());
+      const used = withBc < without;
+      if (used) out.layerInputMeans = means;
+      biasCorrection = { used, mseWithout: without, mseWith: withBc };
+      notes.push(`bias correction ${used ? 'on' : 'off'}: output MSE on the calibration data ${without.toPrecision(3)} without, ${withBc.toPrecision(3)} with`);
+    }
+  }
+  return { model: current, rewriteOptions: out, plan: outPlan, notes, folds, biasCorrection };
+}
+
+/** Mean squared error of the first output, quantized vs float, over the batches. */
+async function outputMse(float: Model, quant: Model, batches: AsyncIterable<Feeds> | Iterable<Feeds>): Promise<number> {
+  const [a, b] = [await Session.open(float, { name: float.file }), await Session.open(quant, { name: float.file })];
+  try {
+    let total = 0;
+    let n = 0;
+    for await (const f of batches) {
+      const name = a.outputNames[0];
+      const x = toFloat32((await a.run(f, [name]))[name]);
+      const y = toFloat32((await b.run(f, [name]))[name]);
+      total += meanSquaredError(x, y) * x.length;
+      n += x.length;
+    }
+    return n > 0 ? total / n : 0;
+  } finally {
+    await a.release();
+    await b.release();
+  }
+}
