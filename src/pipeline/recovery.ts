@@ -4,7 +4,7 @@ import type { Model } from '../onnx/index.js';
 import { meanSquaredError } from '../quant/index.js';
 import { applyPlan, scaleInputChannels, type ApplyPlanOptions, type ChannelScalingFold, type WeightQuantizer } from '../rewrite/index.js';
 import { openMatMulSession, Session, type Feeds } from '../runtime/index.js';
-import { awqScalings, collectLayerInputStats, prepareGptq, scaledStats, type LayerInputStats } from '../sensitivity/index.js';
+import { awqScalings, chooseInt4Symmetry, collectLayerInputStats, prepareGptq, scaledStats, type LayerInputStats } from '../sensitivity/index.js';
 import { toFloat32 } from '../tensor/index.js';
 
 /** Accuracy recovery beyond round-to-nearest (issue #12), as the pipeline runs it. */
@@ -57,7 +57,9 @@ export async function prepareRecovery(
 ): Promise<RecoveryResult> {
   const alg = opts.algorithm;
   const wantBias = plan.mode === 'static' && (opts.biasCorrection ?? 'auto') !== 'off';
-  if (alg === 'rtn' && !wantBias) return { model, rewriteOptions, plan, notes: [], folds: [] };
+  // INT4 blocks: symmetric or asymmetric per layer by measured error, unless the plan says.
+  const wantSymmetry = plan.defaults.bits === 4 && plan.defaults.symmetric === undefined;
+  if (alg === 'rtn' && !wantBias && !wantSymmetry) return { model, rewriteOptions, plan, notes: [], folds: [] };
   if (alg.startsWith('awq') && plan.mode === 'static') {
     throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${alg} scales activations, so static ranges would have to be calibrated after it: use it with --mode weight-only or dynamic`);
   }
@@ -66,10 +68,19 @@ export async function prepareRecovery(
   const notes: string[] = [];
   let folds: ChannelScalingFold[] = [];
   let current = model;
+  let outPlan = plan;
+  if (wantSymmetry) {
+    const choices = chooseInt4Symmetry(model, stats, { blockSize: plan.defaults.blockSize });
+    const layers = { ...plan.layers };
+    for (const c of choices) if (layers[c.layer]?.symmetric === undefined && (layers[c.layer]?.bits ?? plan.defaults.bits) === 4) layers[c.layer] = { ...(layers[c.layer] ?? { bits: 4 }), symmetric: c.symmetric };
+    outPlan = { ...plan, layers };
+    const asym = choices.filter((c) => !c.symmetric).length;
+    notes.push(`int4 blocks: ${choices.length - asym} layers symmetric, ${asym} asymmetric (lower measured layer error Σ Δᵀ E[xxᵀ] Δ)`);
+  }
   if (alg.startsWith('awq')) {
     onProgress({ stage: 'awq' });
     const bits = plan.defaults.bits === 4 ? 4 : 8;
-    const scalings = awqScalings(model, stats, { bits, blockSize: plan.defaults.blockSize, symmetric: plan.defaults.symmetric });
+    const scalings = awqScalings(model, stats, { bits, blockSize: plan.defaults.blockSize, symmetric: plan.defaults.symmetric ?? true });
     const r = scaleInputChannels(model, scalings);
     current = r.model;
     folds = r.folds;
@@ -80,10 +91,9 @@ export async function prepareRecovery(
     }
     if (scalings.length === 0) notes.push('awq: no layer measured a lower error with scaling; nothing changed');
   }
-  let outPlan = plan;
   const out: ApplyPlanOptions = { ...rewriteOptions };
   if (alg.endsWith('gptq')) {
-    outPlan = { ...plan, defaults: { ...plan.defaults, algorithm: 'gptq' } };
+    outPlan = { ...outPlan, defaults: { ...outPlan.defaults, algorithm: 'gptq' } };
     const engine = await openMatMulSession({ threads: opts.threads ?? 1 });
     try {
       const layers = [...stats.keys()];

@@ -1,5 +1,5 @@
 import { GraphIndex, getIntAttr, quantizableLayers, tensorFromProto, type Model } from '../onnx/index.js';
-import { awqSearch, type AwqLayer, type WeightQuantSpec } from '../quant/index.js';
+import { awqSearch, fakeQuantizeWeight, pairedRowErrors, type AwqLayer, type WeightQuantSpec } from '../quant/index.js';
 import { toFloat32 } from '../tensor/index.js';
 import type { LayerInputStats } from './hessians.js';
 
@@ -78,6 +78,45 @@ export function scaledStats(stats: ReadonlyMap<string, LayerInputStats>, scaling
     const mean = first.mean.map((m) => m.map((v, j) => v / s[j]));
     const scaled: LayerInputStats = { ...first, second, mean };
     for (const id of sc.layers) out.set(id, scaled);
+  }
+  return out;
+}
+
+export interface SymmetryChoice {
+  layer: string;
+  symmetric: boolean;
+  /** Σ Δᵀ E[xxᵀ] Δ of round-to-nearest, symmetric and asymmetric (row-sampled). */
+  errorSymmetric: number;
+  errorAsymmetric: number;
+}
+
+/**
+ * INT4 symmetric vs asymmetric blocks, per layer, on data: the round-to-nearest layer output error
+ * Σ Δᵀ E[xxᵀ] Δ of both (the asymmetric zero points cost half a byte per block) and the lower wins.
+ */
+export function chooseInt4Symmetry(model: Model, stats: ReadonlyMap<string, LayerInputStats>, opts: { blockSize?: number; errorRows?: number; layers?: readonly string[] } = {}): SymmetryChoice[] {
+  const index = new GraphIndex(model.proto.graph!, model.file);
+  const wanted = opts.layers ? new Set(opts.layers) : undefined;
+  const out: SymmetryChoice[] = [];
+  for (const l of quantizableLayers(index)) {
+    if (l.scope.path !== 'main' || (l.opType !== 'MatMul' && l.opType !== 'Gemm') || (wanted && !wanted.has(l.id))) continue;
+    const s = stats.get(l.id);
+    const t = index.constant(l.weight);
+    if (!s || s.view.kind !== 'linear' || s.view.transA || !t || t.dataType !== 1 || t.dims.length !== 2) continue;
+    const w = toFloat32(tensorFromProto(t));
+    const transB = l.opType === 'Gemm' && getIntAttr(l.node, 'transB', 0) === 1;
+    const [K, N] = transB ? [Number(t.dims[1]), Number(t.dims[0])] : [Number(t.dims[0]), Number(t.dims[1])];
+    const cw = new Float32Array(K * N);
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) cw[n * K + k] = transB ? w[n * K + k] : w[k * N + n];
+    const spec = (symmetric: boolean): WeightQuantSpec => ({ bits: 4, symmetric, granularity: 'block', axis: 1, blockSize: opts.blockSize ?? 32 });
+    const qs = fakeQuantizeWeight(cw, [N, K], spec(true));
+    const qa = fakeQuantizeWeight(cw, [N, K], spec(false));
+    const stride = Math.max(1, Math.floor(N / (opts.errorRows ?? (K > 1024 ? 16 : 64))));
+    const [es, ea] = pairedRowErrors(cw, qs, qa, N, K, [Float64Array.from(s.second[0])], stride);
+    const sum = (e: Float64Array) => e.reduce((a, b) => a + b, 0) * (N / e.length);
+    const errorSymmetric = sum(es);
+    const errorAsymmetric = sum(ea);
+    out.push({ layer: l.id, symmetric: errorSymmetric <= errorAsymmetric, errorSymmetric, errorAsymmetric });
   }
   return out;
 }

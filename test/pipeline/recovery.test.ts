@@ -52,3 +52,23 @@ describe('prepareRecovery', () => {
     await expect(prepareRecovery(model, uniformPlan({ bits: 8, mode: 'static' }), undefined, {}, () => data.batches(16), { algorithm: 'awq' })).rejects.toThrow(/weight-only or dynamic/);
   });
 });
+
+describe('INT4 symmetry by measurement', () => {
+  it('each layer gets the block form with the lower measured layer error', async () => {
+    const model = loadModel(FMNIST.mlp);
+    const data = await openDataset(FMNIST.calibX, model, { maxSamples: 128 });
+    const plan = uniformPlan({ bits: 4, mode: 'weight-only' });
+    const rec = await prepareRecovery(model, plan, undefined, {}, () => data.batches(64), { algorithm: 'rtn' });
+    const { chooseInt4Symmetry, collectLayerInputStats } = await import('../../src/sensitivity/index.js');
+    const choices = chooseInt4Symmetry(model, await collectLayerInputStats(model, data.batches(64)));
+    expect(choices).toHaveLength(3);
+    for (const c of choices) {
+      expect(rec.plan.layers[c.layer].symmetric).toBe(c.errorSymmetric <= c.errorAsymmetric);
+      expect(Math.min(c.errorSymmetric, c.errorAsymmetric)).toBeGreaterThan(0);
+    }
+    expect(rec.notes.some((n) => n.startsWith('int4 blocks:'))).toBe(true);
+    // A plan that says symmetric is left alone.
+    const fixed = await prepareRecovery(model, uniformPlan({ bits: 4, mode: 'weight-only', symmetric: true }), undefined, {}, () => data.batches(64), { algorithm: 'rtn' });
+    expect(fixed.plan.layers).toEqual({});
+  });
+});
