@@ -17,6 +17,8 @@ export interface RecoveryOptions {
   dampRel?: number;
   /** Static INT8 bias correction: on, off, or auto (default: kept when it lowers the output MSE on the calibration data). */
   biasCorrection?: 'auto' | 'on' | 'off';
+  /** LLM.int8() split for dynamic INT8 MatMul/Gemm: input channels whose calibrated max |x| exceeds this run in float (default off). */
+  outlierThreshold?: number;
   threads?: number;
 }
 
@@ -59,7 +61,9 @@ export async function prepareRecovery(
   const wantBias = plan.mode === 'static' && (opts.biasCorrection ?? 'auto') !== 'off';
   // INT4 blocks: symmetric or asymmetric per layer by measured error, unless the plan says.
   const wantSymmetry = plan.defaults.bits === 4 && plan.defaults.symmetric === undefined;
-  if (alg === 'rtn' && !wantBias && !wantSymmetry) return { model, rewriteOptions, plan, notes: [], folds: [] };
+  const wantSplit = opts.outlierThreshold !== undefined && plan.mode === 'dynamic';
+  if (opts.outlierThreshold !== undefined && plan.mode !== 'dynamic') throw new UsageError('E_OPTION_CONFLICT', `--outlier-threshold splits dynamic INT8 MatMuls: use it with --mode dynamic (got ${plan.mode})`);
+  if (alg === 'rtn' && !wantBias && !wantSymmetry && !wantSplit) return { model, rewriteOptions, plan, notes: [], folds: [] };
   if (alg.startsWith('awq') && plan.mode === 'static') {
     throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${alg} scales activations, so static ranges would have to be calibrated after it: use it with --mode weight-only or dynamic`);
   }
@@ -107,6 +111,17 @@ export async function prepareRecovery(
     } finally {
       await engine.release();
     }
+  }
+  if (wantSplit) {
+    const t = opts.outlierThreshold!;
+    const channels = new Map<string, number[]>();
+    for (const [id, st] of stats) {
+      if (!st.maxAbs) continue;
+      const c = [...st.maxAbs].flatMap((v, k) => (v > t ? [k] : []));
+      if (c.length > 0 && c.length < st.maxAbs.length / 4) channels.set(id, c);
+    }
+    out.outlierChannels = (id) => channels.get(id);
+    notes.push(`outlier split (|x| > ${t}): ${channels.size} layers, ${[...channels.values()].reduce((a, c) => a + c.length, 0)} input channels in float`);
   }
   let biasCorrection: RecoveryResult['biasCorrection'];
   if (wantBias) {

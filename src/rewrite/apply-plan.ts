@@ -39,6 +39,11 @@ export interface ApplyPlanOptions extends Selection {
    * b − (Ŵ − W)·E[x], so the weight rounding no longer shifts the mean output.
    */
   layerInputMeans?: (layer: string) => readonly Float64Array[] | undefined;
+  /**
+   * LLM.int8()-style outlier split for dynamic INT8 MatMul/Gemm: input channels (indices along the
+   * reduction axis) computed by a small float MatMul beside the int8 one, by layer id.
+   */
+  outlierChannels?: (layer: string) => readonly number[] | undefined;
 }
 
 /** The caller's GraphIndex of `model` (checked to be of this graph), or a new one. */
@@ -107,6 +112,7 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
   const qdqDomain = opset >= 13 ? '' : 'com.microsoft';
   const st = new EmitState(model, index, clone, qdqDomain);
   st.layerInputMeans = opts.layerInputMeans;
+  st.outlierChannels = opts.outlierChannels;
   st.weightQuantizer = (req) => {
     const lp = resolveLayerPlan(plan, req.layer, req.name, req.opType, opts);
     if (lp.algorithm === 'rtn') return undefined;

@@ -158,23 +158,55 @@ export function emitBlockedQdq(st: EmitState, scope: GraphScope, node: NodeProto
  * MatMulInteger + scale Mul that onnxruntime's optimizer builds).
  */
 export function emitDynamicMatMul(st: EmitState, scope: GraphScope, node: NodeProto, e: { clip: 'none' | 'mse' }): void {
-  const { w, K, N, bias } = matmulWeightKN(st, scope, node);
+  const { w: w0, K, N, bias } = matmulWeightKN(st, scope, node);
+  const origin = st.idOf(node);
+  // LLM.int8()-style split: outlier input channels run through a small float MatMul.
+  const outliers = scope.path === 'main' ? st.outlierChannels?.(origin) : undefined;
+  const split = outliers && outliers.length > 0 && outliers.length < K ? outliers : undefined;
+  let w = w0;
+  if (split) {
+    w = Float32Array.from(w0);
+    for (const k of split) w.fill(0, k * N, (k + 1) * N);
+  }
   const spec: WeightSpec = { bits: 8, symmetric: true, granularity: 'channel', axis: 1, clip: e.clip };
   const qw = quantizeForSpec(w, [K, N], spec, { st, node, weight: node.input[1] });
   const wName = node.input[1];
-  const origin = st.idOf(node);
   const q = st.addInitializer(scope, `${wName}_q`, 'int8', [K, N], Int8Array.from(qw.q));
   const s = st.addInitializer(scope, `${wName}_scale`, 'float32', [N], Float32Array.from(qw.scales));
   const z = st.addInitializer(scope, `${wName}_zp`, 'int8', [N], new Int8Array(N));
   const cc = st.cloneOf(node);
-  const inputs = [cc.input[0], q, s, z];
+  const x = cc.input[0];
+  const out = cc.output[0];
+  const nodes: NodeProto[] = [];
+  let xMain = x;
+  let yMain = out;
+  if (split) {
+    const m = split.length;
+    const mask = new Float32Array(K).fill(1);
+    for (const k of split) mask[k] = 0;
+    const maskName = st.addInitializer(scope, `${wName}_inlier_mask`, 'float32', [K], mask);
+    xMain = st.allocate(`${x}_inliers`);
+    nodes.push(st.node({ name: `${node.name || node.opType}_inliers`, opType: 'Mul', inputs: [x, maskName], outputs: [xMain] }, origin));
+    const idx = st.addInitializer(scope, `${wName}_outlier_idx`, 'int64', [m], BigInt64Array.from(split, (k) => BigInt(k)));
+    const xOut = st.allocate(`${x}_outliers`);
+    nodes.push(st.node({ name: `${node.name || node.opType}_outliers`, opType: 'Gather', inputs: [x, idx], outputs: [xOut], attrs: { axis: -1 } }, origin));
+    const wOut = new Float32Array(m * N);
+    split.forEach((k, i) => wOut.set(w0.subarray(k * N, (k + 1) * N), i * N));
+    const wOutName = st.addInitializer(scope, `${wName}_outlier_rows`, 'float32', [m, N], wOut);
+    const yOut = st.allocate(`${out}_outliers`);
+    nodes.push(st.node({ name: `${node.name || node.opType}_outlier_matmul`, opType: 'MatMul', inputs: [xOut, wOutName], outputs: [yOut] }, origin));
+    yMain = st.allocate(`${out}_inliers`);
+    nodes.push(st.node({ name: `${node.name || node.opType}_outlier_sum`, opType: 'Add', inputs: [yMain, yOut], outputs: [out] }, origin));
+  }
+  const inputs = [xMain, q, s, z];
   if (bias) inputs.push(st.addInitializer(scope, `${node.input[2]}_bias`, 'float32', [N], Float32Array.from(bias)));
-  st.replaceNode(scope, node, [
-    st.node({ name: `${node.name || node.opType}_DynamicQuantizeMatMul`, opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', inputs, outputs: [cc.output[0]] }, origin),
-  ]);
+  const dq = st.node({ name: `${node.name || node.opType}_DynamicQuantizeMatMul`, opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', inputs, outputs: [yMain] }, origin);
+  // Order: Mul, Gather, DynamicQuantizeMatMul, outlier MatMul, Add.
+  st.replaceNode(scope, node, split ? [nodes[0], nodes[1], dq, nodes[2], nodes[3]] : [dq]);
   st.needDomain('com.microsoft', 1);
   st.tensorMap.set(wName, q);
-  st.weightBytes.set(node, K * N + 5 * N + (bias ? 4 * N : 0));
+  st.weightBytes.set(node, K * N + 5 * N + (bias ? 4 * N : 0) + (split ? 4 * split.length * N + 4 * K + 8 * split.length : 0));
+  if (split) st.notes.push(`${origin}: ${split.length} outlier input channels computed in float (LLM.int8() split)`);
 }
 
 /**

@@ -85,6 +85,8 @@ export class EmitState {
   /** Set by applyPlan: E[x] per layer (bias correction), and the correction (Ŵ − W)·E[x] per node, output units. */
   layerInputMeans?: (layer: string) => readonly Float64Array[] | undefined;
   readonly biasCorrections = new Map<NodeProto, Float64Array>();
+  /** Set by applyPlan: input channels of a dynamic INT8 MatMul to compute in float (LLM.int8() split). */
+  outlierChannels?: (layer: string) => readonly number[] | undefined;
   private readonly scalarZps = new Map<string, string>();
   readonly domains = new Map<string, number>();
   minOpset = 0;

@@ -24,6 +24,8 @@ export interface LayerInputStats {
   second: Float32Array[];
   /** Per group: Σ x / rows (K). */
   mean: Float64Array[];
+  /** Per channel max |x| over every row (MatMul/Gemm inputs only). */
+  maxAbs?: Float32Array;
 }
 
 export interface HessianOptions {
@@ -46,7 +48,9 @@ interface LinearTarget {
   xx: string;
   sum: string;
   count: string;
+  max: string;
   acc?: Float32Array;
+  accMax?: Float32Array;
   accSum?: Float64Array;
   rows: number;
 }
@@ -79,7 +83,15 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
   const linear = new Map<string, LinearTarget>();
   const conv = new Map<string, { stats: ActivationStats; layers: string[]; activation: string; mean: Float64Array[]; rows: number }>();
   const fetchConv = new Set<string>();
-  let axes0 = '';
+  const axesNames = new Map<number, string>();
+  const axesInit = (axis: number): string => {
+    let n = axesNames.get(axis);
+    if (!n) {
+      axesNames.set(axis, (n = names.allocate(`qtool_axes_${axis}`)));
+      initializers.push(tensorToProto(n, makeTensor('int64', [1], BigInt64Array.of(BigInt(axis)))));
+    }
+    return n;
+  };
   targets.forEach(({ layer, view, activation }, i) => {
     if (view.kind === 'linear') {
       const key = `${activation}\u0000${view.dim}\u0000${view.transA}`;
@@ -100,22 +112,18 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
       nodes.push(makeNode({ opType: 'Gemm', inputs: [x, x], outputs: [xx], name: xx, attrs: view.transA ? { transB: 1 } : { transA: 1 } }));
       const sum = names.allocate(`${activation}_qtool_xsum`);
       const axis = view.transA ? 1 : 0;
-      if (opset >= 13) {
-        if (!axes0 || axis === 1) {
-          const a = names.allocate(`qtool_axes_${axis}`);
-          initializers.push(tensorToProto(a, makeTensor('int64', [1], BigInt64Array.of(BigInt(axis)))));
-          if (axis === 0) axes0 = a;
-          nodes.push(makeNode({ opType: 'ReduceSum', inputs: [x, a], outputs: [sum], name: sum, attrs: { keepdims: 0 } }));
-        } else {
-          nodes.push(makeNode({ opType: 'ReduceSum', inputs: [x, axes0], outputs: [sum], name: sum, attrs: { keepdims: 0 } }));
-        }
-      } else {
-        nodes.push(makeNode({ opType: 'ReduceSum', inputs: [x], outputs: [sum], name: sum, attrs: { keepdims: 0, axes: [axis] } }));
-      }
+      // ReduceSum takes axes as an input from opset 13, ReduceMax from opset 18.
+      const reduce = (opType: string, input: string, output: string, inputFrom: number) =>
+        nodes.push(opset >= inputFrom ? makeNode({ opType, inputs: [input, axesInit(axis)], outputs: [output], name: output, attrs: { keepdims: 0 } }) : makeNode({ opType, inputs: [input], outputs: [output], name: output, attrs: { keepdims: 0, axes: [axis] } }));
+      reduce('ReduceSum', x, sum, 13);
       const count = names.allocate(`${activation}_qtool_xshape`);
       nodes.push(makeNode({ opType: 'Shape', inputs: [x], outputs: [count], name: count }));
-      for (const o of [xx, sum, count]) outputs.push(create(ValueInfoProtoSchema, { name: o }));
-      linear.set(key, { activation, view, layers: [layer.id], xx, sum, count, rows: 0 });
+      const abs = names.allocate(`${activation}_qtool_abs`);
+      nodes.push(makeNode({ opType: 'Abs', inputs: [x], outputs: [abs], name: abs }));
+      const max = names.allocate(`${activation}_qtool_absmax`);
+      reduce('ReduceMax', abs, max, 18);
+      for (const o of [xx, sum, count, max]) outputs.push(create(ValueInfoProtoSchema, { name: o }));
+      linear.set(key, { activation, view, layers: [layer.id], xx, sum, count, max, rows: 0 });
       return;
     }
     const key = `${activation}\u0000${JSON.stringify(view)}`;
@@ -133,7 +141,7 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
   const result = new Map<string, LayerInputStats>();
   if (targets.length === 0) return result;
   const session = await Session.open(augmented, { name: model.file, threads: opts.threads ?? 1, optimization: 'basic' });
-  const fetches = [...[...linear.values()].flatMap((t) => [t.xx, t.sum, t.count]), ...fetchConv];
+  const fetches = [...[...linear.values()].flatMap((t) => [t.xx, t.sum, t.count, t.max]), ...fetchConv];
   let batchesSeen = 0;
   try {
     for await (const feeds of batches) {
@@ -142,12 +150,15 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
       for (const t of linear.values()) {
         const xx = toFloat32(out[t.xx]);
         const sum = toFloat32(out[t.sum]);
+        const mx = toFloat32(out[t.max]);
         const shape = out[t.count].data as BigInt64Array;
         t.rows += Number(t.view.transA ? shape[1] : shape[0]);
         if (!t.acc) {
           t.acc = new Float32Array(xx.length);
           t.accSum = new Float64Array(sum.length);
+          t.accMax = new Float32Array(mx.length);
         }
+        for (let i = 0; i < mx.length; i++) if (mx[i] > t.accMax![i] || Number.isNaN(mx[i])) t.accMax![i] = mx[i];
         const acc = t.acc;
         for (let i = 0; i < xx.length; i++) acc[i] += xx[i];
         for (let i = 0; i < sum.length; i++) t.accSum![i] += sum[i];
@@ -163,7 +174,7 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
     const second = t.acc!;
     for (let i = 0; i < second.length; i++) second[i] /= rows;
     const mean = t.accSum!.map((v) => v / rows);
-    const s: LayerInputStats = { view: t.view, activation: t.activation, rows: t.rows, second: [second], mean: [mean] };
+    const s: LayerInputStats = { view: t.view, activation: t.activation, rows: t.rows, second: [second], mean: [mean], maxAbs: t.accMax };
     for (const id of t.layers) result.set(id, s);
   }
   for (const c of conv.values()) {
