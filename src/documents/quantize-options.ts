@@ -24,6 +24,21 @@ export const QuantizeOptionsSchema = z.object({
   int4Format: z.enum(['nbits', 'qdq']).default('nbits').describe('INT4 form: com.microsoft MatMulNBits or opset-21 DequantizeLinear with block_size'),
   accuracyLevel: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).default(4).describe('MatMulNBits accuracy_level (4: int8 activations, fastest on CPU)'),
   weightClip: z.enum(['none', 'mse']).default('none').describe('per-channel/per-block weight clipping search minimising quantization MSE'),
+  algorithm: z
+    .enum(['rtn', 'gptq', 'awq', 'awq+gptq'])
+    .default('rtn')
+    .describe('weight rounding: rtn (round to nearest), gptq (error-compensating, from the layer-input Hessian), awq (activation-aware input-channel scaling folded into the graph), awq+gptq; all but rtn need --data'),
+  actOrder: z.boolean().default(true).describe('GPTQ: quantize columns in decreasing Hessian-diagonal order (same storage, no g_idx, no speed cost)'),
+  dampening: z.number().positive().max(1).default(0.01).describe('GPTQ: dampening added to the Hessian diagonal, relative to its mean'),
+  biasCorrection: z
+    .enum(['auto', 'on', 'off'])
+    .default('auto')
+    .describe('static INT8 bias correction b − (Ŵ − W)·E[x] from the calibration data; auto keeps it when it lowers the output MSE on that data'),
+  outlierThreshold: z
+    .number()
+    .positive()
+    .optional()
+    .describe('dynamic INT8: input channels whose calibrated max |x| exceeds this run in a float side MatMul (LLM.int8() split; off by default)'),
   excludeOps: z.array(z.string()).default([]).describe('op types to keep float'),
   excludeNodes: z.array(z.string()).default([]).describe('node names (or layer ids) to keep float'),
   includeNodes: z.array(z.string()).default([]).describe('quantize only these nodes (names or layer ids)'),

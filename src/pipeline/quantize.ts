@@ -23,6 +23,7 @@ import { GateError, UsageError } from '../errors.js';
 import { checkOutputPath } from '../files.js';
 import { saveModel, type Model } from '../onnx/index.js';
 import { applyPlan, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
+import { prepareRecovery } from './recovery.js';
 import { meetBudget, prepareBudget, type QuantizeProgress } from './budget.js';
 import { checkTableCovers, planCalibrationTensors } from './calibration-plan.js';
 import { modelContext } from './model-context.js';
@@ -78,7 +79,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   if (path.resolve(out) === path.resolve(model.file)) throw new UsageError('E_OUTPUT_EXISTS', `${out}: output would overwrite the input model`);
   checkOutputPath(out, { force: Boolean(opts.force) });
 
-  const rewriteOpts: ApplyPlanOptions = {
+  let rewriteOpts: ApplyPlanOptions = {
     activationType: opts.activationType,
     int4Format: opts.int4Format,
     accuracyLevel: opts.accuracyLevel,
@@ -114,12 +115,36 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     }
   }
 
-  let finalPlan = plan;
+  // Accuracy recovery beyond round-to-nearest: GPTQ / AWQ, static bias correction, INT4 symmetry, outlier split.
+  if (opts.algorithm !== 'rtn' && !opts.data) throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${opts.algorithm} needs calibration data (the layer-input statistics): give --data`);
+  if (opts.outlierThreshold !== undefined && !opts.data) throw new UsageError('E_OPTION_CONFLICT', '--outlier-threshold needs calibration data (per-channel |x| maxima): give --data');
+  let qModel = model;
+  let qPlan = plan;
+  const recoveryNotes: string[] = [];
+  if (opts.data) {
+    const dataset = await ctx.dataset(opts.data, { maxSamples: calibSamples });
+    const rec = await prepareRecovery(
+      model,
+      plan,
+      table,
+      rewriteOpts,
+      () => dataset.batches(opts.batchSize),
+      { algorithm: opts.algorithm, actOrder: opts.actOrder, dampRel: opts.dampening, biasCorrection: opts.biasCorrection, outlierThreshold: opts.outlierThreshold },
+      (p) => progress({ stage: p.stage, done: p.done, total: p.total }),
+    );
+    if (rec.model !== model && budget) throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${opts.algorithm} rescales the graph, which --max-drop cannot search over yet: use --algorithm gptq or drop --max-drop`);
+    qModel = rec.model;
+    qPlan = rec.plan;
+    rewriteOpts = rec.rewriteOptions;
+    recoveryNotes.push(...rec.notes);
+  }
+
+  let finalPlan = qPlan;
   let budgetSummary: QuantizeBudget | undefined;
-  if (budget) ({ plan: finalPlan, summary: budgetSummary } = await meetBudget(ctx, { opts, plan, table, rewrite: rewriteOpts, req: budget, progress }));
+  if (budget) ({ plan: finalPlan, summary: budgetSummary } = await meetBudget(ctx, { opts, plan: qPlan, table, rewrite: rewriteOpts, req: budget, progress }));
 
   progress({ stage: 'rewrite' });
-  const rewritten = applyPlan(model, finalPlan, table, { ...rewriteOpts, index: ctx.index });
+  const rewritten = applyPlan(qModel, finalPlan, table, qModel === model ? { ...rewriteOpts, index: ctx.index } : rewriteOpts);
 
   if (budgetSummary) {
     // Layers the budget kept higher say so, instead of the rewriter's "plan: float for this layer".
@@ -152,7 +177,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     sizeRatio: inputBytes > 0 ? outputBytes / inputBytes : 0,
     byOpType: byOpType(rewritten.summary.layers),
     layers: rewritten.summary.layers,
-    notes: rewritten.summary.notes,
+    notes: [...recoveryNotes, ...rewritten.summary.notes],
     ...(calibration ? { calibration } : {}),
     runtime: { loaded: true, optimizedOps },
     ...(fidelity ? { fidelity } : {}),

@@ -4,7 +4,7 @@ import type { Model } from '../onnx/index.js';
 import { meanSquaredError } from '../quant/index.js';
 import { applyPlan, scaleInputChannels, type ApplyPlanOptions, type ChannelScalingFold, type WeightQuantizer } from '../rewrite/index.js';
 import { openMatMulSession, Session, type Feeds } from '../runtime/index.js';
-import { awqScalings, chooseInt4Symmetry, collectLayerInputStats, prepareGptq, scaledStats, type LayerInputStats } from '../sensitivity/index.js';
+import { awqScalings, chooseInt4Symmetry, collectLayerInputStats, hessianLayers, prepareGptq, scaledStats, type LayerInputStats } from '../sensitivity/index.js';
 import { toFloat32 } from '../tensor/index.js';
 
 /** Accuracy recovery beyond round-to-nearest (issue #12), as the pipeline runs it. */
@@ -68,7 +68,16 @@ export async function prepareRecovery(
     throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${alg} scales activations, so static ranges would have to be calibrated after it: use it with --mode weight-only or dynamic`);
   }
   onProgress({ stage: 'layer-stats' });
-  let stats: ReadonlyMap<string, LayerInputStats> = await collectLayerInputStats(model, batches(), { threads: opts.threads });
+  // What the statistics pass must collect: E[x xᵀ] for GPTQ/AWQ (every layer) and the INT4 symmetry
+  // choice (MatMul/Gemm only); bias correction and the outlier split need only E[x] and max |x|.
+  const rtnOnly = alg === 'rtn';
+  const statLayers = rtnOnly && wantSymmetry ? hessianLayers(model).filter((l) => l.layer.opType !== 'Conv').map((l) => l.layer.id) : undefined;
+  let stats: ReadonlyMap<string, LayerInputStats> = await collectLayerInputStats(model, batches(), { threads: opts.threads, meanOnly: rtnOnly && !wantSymmetry, layers: statLayers });
+  if (statLayers && wantBias) {
+    // Static INT4 is not a mode, but keep the two needs apart anyway: conv means from the graph.
+    const means = await collectLayerInputStats(model, batches(), { threads: opts.threads, meanOnly: true });
+    stats = new Map([...means, ...stats]);
+  }
   const notes: string[] = [];
   let folds: ChannelScalingFold[] = [];
   let current = model;
@@ -84,7 +93,7 @@ export async function prepareRecovery(
   if (alg.startsWith('awq')) {
     onProgress({ stage: 'awq' });
     const bits = plan.defaults.bits === 4 ? 4 : 8;
-    const scalings = awqScalings(model, stats, { bits, blockSize: plan.defaults.blockSize, symmetric: plan.defaults.symmetric ?? true });
+    const scalings = awqScalings(model, stats, { bits, blockSize: plan.defaults.blockSize, symmetric: plan.defaults.symmetric ?? bits === 8 });
     const r = scaleInputChannels(model, scalings);
     current = r.model;
     folds = r.folds;

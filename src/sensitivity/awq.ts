@@ -46,7 +46,7 @@ export function awqScalings(model: Model, stats: ReadonlyMap<string, LayerInputS
     for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) cw[n * K + k] = transB ? w[n * K + k] : w[k * N + n];
     const spec: WeightQuantSpec =
       opts.bits === 4
-        ? { bits: 4, symmetric: opts.symmetric ?? true, granularity: 'block', axis: 1, blockSize: opts.blockSize ?? 32 }
+        ? { bits: 4, symmetric: opts.symmetric ?? false, granularity: 'block', axis: 1, blockSize: opts.blockSize ?? 32 }
         : { bits: 8, symmetric: opts.symmetric ?? true, granularity: 'channel', axis: 0 };
     const g = groups.get(s.activation) ?? { ids: [], layers: [], second: s.second[0] };
     g.ids.push(l.id);

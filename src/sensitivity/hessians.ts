@@ -20,7 +20,7 @@ export interface LayerInputStats {
   activation: string;
   /** Reduction vectors seen (per group). */
   rows: number;
-  /** Per group: Σ x xᵀ / rows (K×K, float32, symmetric). H = 2·this. */
+  /** Per group: Σ x xᵀ / rows (K×K, float32, symmetric). H = 2·this. Empty with meanOnly. */
   second: Float32Array[];
   /** Per group: Σ x / rows (K). */
   mean: Float64Array[];
@@ -37,6 +37,12 @@ export interface HessianOptions {
   convRows?: number;
   /** Samples that will be fed in total (sets the conv patch sampling rate; default 256). */
   totalSamples?: number;
+  /**
+   * Only E[x] and max |x| (bias correction, outlier split): no E[x xᵀ]. Conv patch means then come from
+   * the graph too (a one-hot depthwise Conv that lays the im2col patches out as channels, then ReduceSum),
+   * so no activation is fetched at all.
+   */
+  meanOnly?: boolean;
   seed?: number;
   threads?: number;
 }
@@ -45,7 +51,7 @@ interface LinearTarget {
   activation: string;
   view: Extract<LayerwiseView, { kind: 'linear' }>;
   layers: string[];
-  xx: string;
+  xx?: string;
   sum: string;
   count: string;
   max: string;
@@ -83,6 +89,7 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
   const linear = new Map<string, LinearTarget>();
   const conv = new Map<string, { stats: ActivationStats; layers: string[]; activation: string; mean: Float64Array[]; rows: number }>();
   const fetchConv = new Set<string>();
+  const convMeans = new Map<string, { view: Extract<LayerwiseView, { kind: 'conv' }>; activation: string; layers: string[]; sum: string; shape: string; rows: number; acc?: Float64Array }>();
   const axesNames = new Map<number, string>();
   const axesInit = (axis: number): string => {
     let n = axesNames.get(axis);
@@ -107,9 +114,9 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
         x = names.allocate(`${activation}_qtool_rows`);
         nodes.push(makeNode({ opType: 'Reshape', inputs: [activation, shape], outputs: [x], name: x }));
       }
-      const xx = names.allocate(`${activation}_qtool_xx`);
+      const xx = opts.meanOnly ? undefined : names.allocate(`${activation}_qtool_xx`);
       // [M, K]: Xᵀ X; transA layers see x as [K, M]: X Xᵀ.
-      nodes.push(makeNode({ opType: 'Gemm', inputs: [x, x], outputs: [xx], name: xx, attrs: view.transA ? { transB: 1 } : { transA: 1 } }));
+      if (xx) nodes.push(makeNode({ opType: 'Gemm', inputs: [x, x], outputs: [xx], name: xx, attrs: view.transA ? { transB: 1 } : { transA: 1 } }));
       const sum = names.allocate(`${activation}_qtool_xsum`);
       const axis = view.transA ? 1 : 0;
       // ReduceSum takes axes as an input from opset 13, ReduceMax from opset 18.
@@ -122,14 +129,41 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
       nodes.push(makeNode({ opType: 'Abs', inputs: [x], outputs: [abs], name: abs }));
       const max = names.allocate(`${activation}_qtool_absmax`);
       reduce('ReduceMax', abs, max, 18);
-      for (const o of [xx, sum, count, max]) outputs.push(create(ValueInfoProtoSchema, { name: o }));
+      for (const o of [xx, sum, count, max]) if (o) outputs.push(create(ValueInfoProtoSchema, { name: o }));
       linear.set(key, { activation, view, layers: [layer.id], xx, sum, count, max, rows: 0 });
       return;
     }
     const key = `${activation}\u0000${JSON.stringify(view)}`;
-    const c = conv.get(key);
+    const c = conv.get(key) ?? convMeans.get(key);
     if (c) {
       c.layers.push(layer.id);
+      return;
+    }
+    if (opts.meanOnly && view.kind === 'conv' && layer.weightDims.length === 4) {
+      // One-hot depthwise Conv: output channel (c·kh + ky)·kw + kx is x[c] sampled at patch offset (ky, kx).
+      const [kh, kw] = view.kernel;
+      const C = view.channelsPerGroup * view.groups;
+      const e = new Float32Array(C * kh * kw * kh * kw);
+      for (let ch = 0; ch < C; ch++) for (let p = 0; p < kh * kw; p++) e[(ch * kh * kw + p) * kh * kw + p] = 1;
+      const en = names.allocate(`${activation}_qtool_patch_kernel`);
+      initializers.push(tensorToProto(en, makeTensor('float32', [C * kh * kw, 1, kh, kw], e)));
+      const patches = names.allocate(`${activation}_qtool_patches`);
+      const attrs: Record<string, number | number[] | string> = { group: C, kernel_shape: [kh, kw], strides: view.strides, dilations: view.dilations };
+      if (view.autoPad === 'NOTSET') attrs.pads = view.pads;
+      else attrs.auto_pad = view.autoPad;
+      nodes.push(makeNode({ opType: 'Conv', inputs: [activation, en], outputs: [patches], name: patches, attrs }));
+      const sum = names.allocate(`${activation}_qtool_patch_sum`);
+      const ax = names.allocate(`${activation}_qtool_patch_axes`);
+      if (opset >= 13) {
+        initializers.push(tensorToProto(ax, makeTensor('int64', [3], BigInt64Array.of(0n, 2n, 3n))));
+        nodes.push(makeNode({ opType: 'ReduceSum', inputs: [patches, ax], outputs: [sum], name: sum, attrs: { keepdims: 0 } }));
+      } else {
+        nodes.push(makeNode({ opType: 'ReduceSum', inputs: [patches], outputs: [sum], name: sum, attrs: { keepdims: 0, axes: [0, 2, 3] } }));
+      }
+      const shape = names.allocate(`${activation}_qtool_patch_shape`);
+      nodes.push(makeNode({ opType: 'Shape', inputs: [patches], outputs: [shape], name: shape }));
+      for (const o of [sum, shape]) outputs.push(create(ValueInfoProtoSchema, { name: o }));
+      convMeans.set(key, { view, activation, layers: [layer.id], sum, shape, rows: 0 });
       return;
     }
     const stats = new ActivationStats(view, { maxRows: opts.convRows ?? 20000, maxDim: Infinity, totalSamples: opts.totalSamples ?? 256, seed: (opts.seed ?? 0) + 31 * i });
@@ -141,14 +175,14 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
   const result = new Map<string, LayerInputStats>();
   if (targets.length === 0) return result;
   const session = await Session.open(augmented, { name: model.file, threads: opts.threads ?? 1, optimization: 'basic' });
-  const fetches = [...[...linear.values()].flatMap((t) => [t.xx, t.sum, t.count, t.max]), ...fetchConv];
+  const fetches = [...[...linear.values()].flatMap((t) => (t.xx ? [t.xx, t.sum, t.count, t.max] : [t.sum, t.count, t.max])), ...[...convMeans.values()].flatMap((c) => [c.sum, c.shape]), ...fetchConv];
   let batchesSeen = 0;
   try {
     for await (const feeds of batches) {
       batchesSeen++;
       const out = await session.run(feeds, fetches);
       for (const t of linear.values()) {
-        const xx = toFloat32(out[t.xx]);
+        const xx = t.xx ? toFloat32(out[t.xx]) : new Float32Array(0);
         const sum = toFloat32(out[t.sum]);
         const mx = toFloat32(out[t.max]);
         const shape = out[t.count].data as BigInt64Array;
@@ -164,6 +198,13 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
         for (let i = 0; i < sum.length; i++) t.accSum![i] += sum[i];
       }
       for (const c of conv.values()) c.stats.update(out[c.activation]);
+      for (const c of convMeans.values()) {
+        const sum = toFloat32(out[c.sum]);
+        const d = out[c.shape].data as BigInt64Array;
+        c.rows += Number(d[0]) * Number(d[2]) * Number(d[3]);
+        if (!c.acc) c.acc = new Float64Array(sum.length);
+        for (let i = 0; i < sum.length; i++) c.acc[i] += sum[i];
+      }
     }
   } finally {
     await session.release();
@@ -174,8 +215,16 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
     const second = t.acc!;
     for (let i = 0; i < second.length; i++) second[i] /= rows;
     const mean = t.accSum!.map((v) => v / rows);
-    const s: LayerInputStats = { view: t.view, activation: t.activation, rows: t.rows, second: [second], mean: [mean], maxAbs: t.accMax };
+    const s: LayerInputStats = { view: t.view, activation: t.activation, rows: t.rows, second: t.xx ? [second] : [], mean: [mean], maxAbs: t.accMax };
     for (const id of t.layers) result.set(id, s);
+  }
+  for (const c of convMeans.values()) {
+    const k = c.view.dim;
+    const rows = Math.max(1, c.rows);
+    // Patch channel (ch·kh + ky)·kw + kx with ch = g·cg + ci is im2col column ci·kh·kw + ky·kw + kx of group g.
+    const mean = Array.from({ length: c.view.groups }, (_, g) => Float64Array.from({ length: k }, (_, j) => c.acc![g * k + j] / rows));
+    const s: LayerInputStats = { view: c.view, activation: c.activation, rows: c.rows, second: [], mean };
+    for (const id of c.layers) result.set(id, s);
   }
   for (const c of conv.values()) {
     const r = c.stats.result();
