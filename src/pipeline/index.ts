@@ -13,3 +13,4 @@ export * from './budget.js';
 export * from './search-model.js';
 export { interruptedError } from './child-process.js';
 export * from './model-context.js';
+export * from './recovery.js';
