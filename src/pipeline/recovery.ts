@@ -151,13 +151,18 @@ export async function prepareRecovery(
   return { model: current, rewriteOptions: out, plan: outPlan, notes, folds, biasCorrection };
 }
 
-/** Mean squared error of the first output, quantized vs float, over the batches. */
+/** Batches compared for the bias-correction decision (the first few of the calibration data). */
+const DECISION_BATCHES = 2;
+
+/** Mean squared error of the first output, quantized vs float, over the first DECISION_BATCHES batches. */
 async function outputMse(float: Model, quant: Model, batches: AsyncIterable<Feeds> | Iterable<Feeds>): Promise<number> {
   const [a, b] = [await Session.open(float, { name: float.file }), await Session.open(quant, { name: float.file })];
   try {
     let total = 0;
     let n = 0;
+    let seen = 0;
     for await (const f of batches) {
+      if (seen++ >= DECISION_BATCHES) break;
       const name = a.outputNames[0];
       const x = toFloat32((await a.run(f, [name]))[name]);
       const y = toFloat32((await b.run(f, [name]))[name]);
