@@ -145,7 +145,7 @@ export async function prepareRecovery(
       const used = withBc < without;
       if (used) out.layerInputMeans = means;
       biasCorrection = { used, mseWithout: without, mseWith: withBc };
-      notes.push(`bias correction ${used ? 'on' : 'off'}: output MSE on the calibration data ${without.toPrecision(3)} without, ${withBc.toPrecision(3)} with`);
+      notes.push(`bias correction ${used ? 'on' : 'off'}: output MSE on the first ${DECISION_BATCHES} calibration batches ${without.toPrecision(3)} without, ${withBc.toPrecision(3)} with`);
     }
   }
   return { model: current, rewriteOptions: out, plan: outPlan, notes, folds, biasCorrection };
