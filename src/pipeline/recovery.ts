@@ -140,8 +140,9 @@ export async function prepareRecovery(
       biasCorrection = { used: true };
     } else {
       onProgress({ stage: 'bias-correction' });
-      const without = await outputMse(current, applyPlan(current, outPlan, table, out).model, batches());
-      const withBc = await outputMse(current, applyPlan(current, outPlan, table, { ...out, layerInputMeans: means }).model, batches());
+      const ref = await firstOutputs(current, batches());
+      const without = await outputMse(ref, applyPlan(current, outPlan, table, out).model, batches());
+      const withBc = await outputMse(ref, applyPlan(current, outPlan, table, { ...out, layerInputMeans: means }).model, batches());
       const used = withBc < without;
       if (used) out.layerInputMeans = means;
       biasCorrection = { used, mseWithout: without, mseWith: withBc };
@@ -154,24 +155,30 @@ export async function prepareRecovery(
 /** Batches compared for the bias-correction decision (the first few of the calibration data). */
 const DECISION_BATCHES = 2;
 
-/** Mean squared error of the first output, quantized vs float, over the first DECISION_BATCHES batches. */
-async function outputMse(float: Model, quant: Model, batches: AsyncIterable<Feeds> | Iterable<Feeds>): Promise<number> {
-  const [a, b] = [await Session.open(float, { name: float.file }), await Session.open(quant, { name: float.file })];
+/** The first output of `model` on the first DECISION_BATCHES batches. */
+async function firstOutputs(model: Model, batches: AsyncIterable<Feeds> | Iterable<Feeds>): Promise<Float32Array[]> {
+  const s = await Session.open(model, { name: model.file });
   try {
-    let total = 0;
-    let n = 0;
-    let seen = 0;
+    const out: Float32Array[] = [];
     for await (const f of batches) {
-      if (seen++ >= DECISION_BATCHES) break;
-      const name = a.outputNames[0];
-      const x = toFloat32((await a.run(f, [name]))[name]);
-      const y = toFloat32((await b.run(f, [name]))[name]);
-      total += meanSquaredError(x, y) * x.length;
-      n += x.length;
+      if (out.length >= DECISION_BATCHES) break;
+      const name = s.outputNames[0];
+      out.push(toFloat32((await s.run(f, [name]))[name]));
     }
-    return n > 0 ? total / n : 0;
+    return out;
   } finally {
-    await a.release();
-    await b.release();
+    await s.release();
   }
+}
+
+/** Mean squared error of the quantized model's first output against `ref` (same batches, same order). */
+async function outputMse(ref: readonly Float32Array[], quant: Model, batches: AsyncIterable<Feeds> | Iterable<Feeds>): Promise<number> {
+  const y = await firstOutputs(quant, batches);
+  let total = 0;
+  let n = 0;
+  ref.forEach((x, i) => {
+    total += meanSquaredError(x, y[i]) * x.length;
+    n += x.length;
+  });
+  return n > 0 ? total / n : 0;
 }
