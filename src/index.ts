@@ -98,6 +98,7 @@ export {
   BatchJobStatusSchema,
   BatchOptionsSchema,
   BatchRecipeSchema,
+  BatchShardSchema,
   BatchSummarySchema,
   BenchBatchResultSchema,
   BenchModelResultSchema,
@@ -161,6 +162,8 @@ export {
   type BatchJobStatus,
   type BatchOptions,
   type BatchRecipe,
+  type BatchSettings,
+  type BatchShard,
   type BatchSummary,
   type BenchBatchResult,
   type BenchModelResult,
@@ -335,9 +338,13 @@ export {
   evaluate,
   fusedKernels,
   interruptedError,
+  assignShards,
+  cacheKey,
+  cacheKeyInput,
   loadBatchJobs,
   loadData,
   makeEvaluator,
+  mergeBatchSummaries,
   modelContext,
   parseSearchOptions,
   MIN_HELD_OUT_SAMPLES,
@@ -347,6 +354,9 @@ export {
   prepareRecovery,
   quantize,
   quantizeGateError,
+  recipeWeight,
+  resolveShard,
+  RECIPE_WEIGHTS,
   runBatch,
   search,
   searchModel,
@@ -354,6 +364,11 @@ export {
   staticPlanCalibrationTensors,
   type BatchJobOutcome,
   type BatchRunOptions,
+  type CacheKeyInput,
+  type CostedJob,
+  type MergedBatch,
+  type ShardLoad,
+  type ShardSpec,
   type BenchCallbacks,
   type CalibrateFileOptions,
   type CalibrateModelOptions,
@@ -383,6 +398,7 @@ export {
 
 /** Reports: text/Markdown/HTML renderers of documents. */
 export {
+  renderBatchMarkdown,
   renderBatchText,
   renderBenchMarkdown,
   renderBenchText,
@@ -392,6 +408,7 @@ export {
   searchMarkdown,
   sensitivityHtml,
   sensitivityMarkdown,
+  type BatchShardLine,
 } from './report/index.js';
 
 /** Benchmark helpers. */

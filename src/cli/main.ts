@@ -13,6 +13,8 @@ async function main(argv: string[]): Promise<number> {
     .description('Post-training quantization of ONNX models (INT8/INT4) through onnxruntime-node')
     .version(VERSION)
     .option('--verbose', 'print stack traces for errors')
+    // Options after a command belong to it (`batch merge --json` is merge's --json, not batch's).
+    .enablePositionalOptions()
     .showHelpAfterError("(run 'qtool <command> --help' for the options)")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });

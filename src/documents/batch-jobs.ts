@@ -84,6 +84,24 @@ export const BatchJobsSchema = z
   });
 export type BatchJobs = z.infer<typeof BatchJobsSchema>;
 
+/**
+ * The options of `runBatch()` / `qtool batch` (the jobs file aside), defined once: the CLI's flag
+ * table takes help text and defaults from here.
+ */
+export const BatchOptionsSchema = z.object({
+  concurrency: z.number().int().positive().default(1).describe('jobs run at once, each in its own child process'),
+  force: z.boolean().default(false).describe('redo jobs whose output and inputs are unchanged, and recompute instead of copying cache hits'),
+  shard: z
+    .string()
+    .optional()
+    .describe('run only shard i of n (1-based, e.g. 2/4 or ${{ matrix.shard }}/4); every shard computes the same assignment from the jobs file and model sizes'),
+  shards: z.number().int().positive().optional().describe('run shard JOB_COMPLETION_INDEX+1 of n (Kubernetes Indexed Job; JOB_COMPLETION_INDEX is 0-based)'),
+  cache: z.string().optional().describe('content-addressed result cache folder shared by shards and re-runs (a mounted volume, a CI cache folder)'),
+  summaryFile: z.string().optional().describe('where to write the JSON summary (default: <jobs>.summary.json next to the jobs file, <jobs>.shard-<i>-of-<n>.summary.json for a shard)'),
+});
+export type BatchOptions = z.input<typeof BatchOptionsSchema>;
+export type BatchSettings = z.output<typeof BatchOptionsSchema>;
+
 /** The sidecar `<output>.qtool-job.json` a finished job leaves, so a re-run can skip it. */
 export const BatchJobRecordSchema = z.object({
   kind: z.literal('qtool.batch-job-record'),
@@ -113,24 +131,36 @@ export const BatchJobResultSchema = z.object({
   sizeRatio: z.number().optional(),
   gate: z.object({ metric: EvalMetricSchema, value: z.number(), passed: z.boolean(), drop: z.number().optional(), reason: z.string().optional() }).optional(),
   recipeHash: z.string(),
+  cache: z.enum(['hit', 'stored']).optional().describe("with --cache: 'hit' = copied from the cache, 'stored' = computed, and in the cache now"),
 });
 export type BatchJobResult = z.infer<typeof BatchJobResultSchema>;
 
-/** qtool.batch-summary/1: what `qtool batch` did, one entry per job in file order. */
+/**
+ * Which shard a summary covers (`qtool batch --shard i/n`), with the whole assignment every shard
+ * computed, so `qtool batch merge` can name missing jobs and check that the shards agreed.
+ */
+export const BatchShardSchema = z.object({
+  index: z.number().int().positive().describe('this shard, 1..count (--shard i/n; JOB_COMPLETION_INDEX + 1)'),
+  count: z.number().int().positive().describe('number of shards'),
+  jobsFileSha256: z.string().describe("sha256 of the jobs file's bytes: every shard of one run read the same file"),
+  assignment: z
+    .array(z.object({ id: z.string(), shard: z.number().int().positive(), costEstimate: z.number().nonnegative().describe('model bytes × recipe weight') }))
+    .describe('every job of the jobs file in file order with its shard; identical in every shard of one run'),
+});
+export type BatchShard = z.infer<typeof BatchShardSchema>;
+
+/**
+ * qtool.batch-summary/1: what `qtool batch` did, one entry per job in file order. A shard's summary
+ * lists only its own jobs and carries `shard`; `qtool batch merge` joins the shards' summaries into
+ * one without `shard`, the same document a one-machine run writes.
+ */
 export const BatchSummarySchema = z.object({
   kind: z.literal('qtool.batch-summary'),
   version: z.literal(1),
   jobsFile: z.string(),
   concurrency: z.number().int().positive(),
+  shard: BatchShardSchema.optional().describe('set in the summary of one shard (qtool batch --shard); absent in a one-machine or merged summary'),
   counts: z.object({ ok: z.number().int(), skipped: z.number().int(), failed: z.number().int(), interrupted: z.number().int() }),
   jobs: z.array(BatchJobResultSchema),
 });
 export type BatchSummary = z.infer<typeof BatchSummarySchema>;
-
-/** Options of `qtool batch` (the CLI's flag table takes help text and defaults from here). */
-export const BatchOptionsSchema = z.object({
-  concurrency: z.number().int().positive().default(1).describe('jobs run at once, each in its own process'),
-  force: z.boolean().default(false).describe('redo jobs whose output and inputs are unchanged'),
-  summaryFile: z.string().optional().describe('where to write the JSON summary (default: <jobs>.summary.json next to the jobs file)'),
-});
-export type BatchOptions = z.input<typeof BatchOptionsSchema>;

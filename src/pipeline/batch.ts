@@ -2,18 +2,21 @@
  * Batch compression jobs (qtool batch): each job quantizes one model in its own child process, with an
  * optional accuracy gate on the output. Failed jobs do not stop the others. A finished job leaves a
  * sidecar `<output>.qtool-job.json` with the hashes of its inputs, recipe and output; a re-run skips
- * jobs whose output and hashes are unchanged. Aborting kills the running children and removes their
- * temp files; outputs are only ever renamed into place complete, so none is half-written.
+ * jobs whose output and hashes are unchanged. With `shard`/`shards` only this shard's jobs run
+ * (batch-shard.ts); with `cache` results are shared through a content-addressed cache (batch-cache.ts).
+ * A job's files are made in a staging folder and renamed into place by this process only
+ * (batch-stage.ts), so no output is ever half-written; aborting kills the running children and removes
+ * their staging folders.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   BatchJobRecordSchema,
-  BatchOptionsSchema,
-  flattenIssues,
   BatchJobsSchema,
+  BatchOptionsSchema,
   BatchRecipeSchema,
+  flattenIssues,
   readDocument,
   stringifyDocument,
   writeDocument,
@@ -21,24 +24,24 @@ import {
   type BatchJob,
   type BatchJobRecord,
   type BatchJobResult,
+  type BatchOptions,
   type BatchRecipe,
   type BatchSummary,
 } from '../documents/index.js';
 import { EXIT_CODES, InputError, UsageError, toQtoolError } from '../errors.js';
 import { describeFsError } from '../files.js';
-import { childScript, interruptedError, runChild } from './child-process.js';
+import { hashContent, openCache } from './batch-cache.js';
+import { assignShards, externalDataFiles, modelBytes, recipeWeight, resolveShard } from './batch-shard.js';
+import { runJobStaged, sweepStaleStaging } from './batch-stage.js';
+import { interruptedError } from './child-process.js';
 import { evalGateCode } from './eval.js';
 
-/** Options of runBatch; concurrency, force and summaryFile are described (help text, defaults) in BatchOptionsSchema. */
-export interface BatchRunOptions {
-  /** Jobs run at once, each in its own child process. */
-  concurrency?: number;
-  /** Redo jobs even when their output and hashes are unchanged. */
-  force?: boolean;
+/** BatchOptions (concurrency, force, shard, shards, cache, summaryFile: documents/batch-jobs.ts) plus what only a caller can give. */
+export interface BatchRunOptions extends BatchOptions {
   /** Abort: running children are killed (their temp files removed); pending jobs are not started. */
   signal?: AbortSignal;
-  /** Also write the summary (qtool.batch-summary/1) here, atomically. */
-  summaryFile?: string;
+  /** Where `shards` reads JOB_COMPLETION_INDEX (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /**
    * 'start'/'done' when a job begins and ends (`done`/`total` count finished jobs); 'job' while it runs,
    * with the job's own stage progress from its child process (`job.stage`: a quantize stage or 'gate').
@@ -97,38 +100,25 @@ export function loadBatchJobs(file: string): ResolvedJob[] {
     const recipe = merged.data;
     // The hash covers the recipe and gate as written (relative paths), so moving the whole tree keeps it.
     const recipeHash = createHash('sha256').update(stringifyDocument({ recipe, gate: job.gate ?? null })).digest('hex');
-    const resolvedRecipe: BatchRecipe = { ...recipe, data: resolveIn(dir, recipe.data), calib: resolveIn(dir, recipe.calib), plan: resolveIn(dir, recipe.plan) };
+    const resolvedRecipe: BatchRecipe = {
+      ...recipe,
+      data: resolveIn(dir, recipe.data),
+      calib: resolveIn(dir, recipe.calib),
+      plan: resolveIn(dir, recipe.plan),
+      eval: resolveIn(dir, recipe.eval),
+      evalLabels: resolveIn(dir, recipe.evalLabels),
+    };
     const gate = job.gate ? { ...job.gate, data: path.resolve(dir, job.gate.data), labels: resolveIn(dir, job.gate.labels), reference: resolveIn(dir, job.gate.reference) } : undefined;
     return { id: job.id, written: { model: job.model, output: job.output }, model: path.resolve(dir, job.model), output: path.resolve(dir, job.output), recipe: resolvedRecipe, gate, recipeHash };
   });
 }
 
 /** sha256 of a file, or of a folder's files (names and contents, sorted); 'missing' when absent. */
-export function hashPath(p: string): string {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(p);
-  } catch {
-    return 'missing';
-  }
-  const h = createHash('sha256');
-  if (stat.isDirectory()) {
-    for (const name of fs.readdirSync(p).sort()) h.update(`${name}\0${hashPath(path.join(p, name))}\n`);
-    return h.digest('hex');
-  }
-  const fd = fs.openSync(p, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
+export const hashPath = hashContent;
 
-/** Hashes of every input file a job reads, keyed by absolute path. */
+/** Hashes of every input file a job reads (the model's external data included), keyed by absolute path. */
 export function jobInputHashes(job: ResolvedJob): Record<string, string> {
-  const files = [job.model, job.recipe.data, job.recipe.calib, job.recipe.plan, job.gate?.data, job.gate?.labels, job.gate?.reference];
+  const files = [job.model, ...externalDataFiles(job.model), job.recipe.data, job.recipe.calib, job.recipe.plan, job.recipe.eval, job.recipe.evalLabels, job.gate?.data, job.gate?.labels, job.gate?.reference];
   const out: Record<string, string> = {};
   for (const f of files) if (f && f !== 'random' && !(f in out)) out[f] = hashPath(f);
   return out;
@@ -151,31 +141,37 @@ export function staleReason(job: ResolvedJob, inputs: Record<string, string>): s
   return undefined;
 }
 
-/** Remove temp files a killed child left next to `output` (writeFileAtomic names them .qtool-tmp-<pid>-…). */
-export function removeChildTempFiles(output: string, pid: number | undefined): void {
-  if (pid === undefined) return;
-  const dir = path.dirname(output);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) if (n.startsWith(`.qtool-tmp-${pid}-`)) fs.rmSync(path.join(dir, n), { force: true });
-}
-
 /**
  * Run every job of a jobs file (qtool.batch-jobs/1), `concurrency` at a time, each in its own child
  * process; continue past failures; return the summary (qtool.batch-summary/1). Never throws for a
  * failed job: callers check `summary.counts.failed`.
  */
 export async function runBatch(jobsFile: string, options: BatchRunOptions = {}): Promise<BatchSummary> {
+  const { signal, onProgress, env, ...rest } = options;
   // Parsed once here (BatchOptionsSchema holds the defaults).
-  const parsed = BatchOptionsSchema.safeParse({ concurrency: options.concurrency, force: options.force, summaryFile: options.summaryFile });
+  const parsed = BatchOptionsSchema.safeParse(rest);
   if (!parsed.success) throw new UsageError('E_FLAG', `invalid batch options: ${flattenIssues(parsed.error)}`);
-  const { concurrency, force } = parsed.data;
-  const jobs = loadBatchJobs(jobsFile);
-  if (options.summaryFile) checkSummaryPath(options.summaryFile, jobs);
+  const settings = parsed.data;
+  const { concurrency, summaryFile } = settings;
+  const shardSpec = resolveShard({ shard: settings.shard, shards: settings.shards, env });
+  const cacheDir = settings.cache;
+  const allJobs = loadBatchJobs(jobsFile);
+  if (summaryFile) checkSummaryPath(summaryFile, allJobs);
+  let shard: BatchSummary['shard'];
+  let jobs = allJobs;
+  if (shardSpec) {
+    const { index, count } = shardSpec;
+    // Every model × every recipe: size each model file once.
+    const bytes = new Map<string, number>();
+    const sizeOf = (m: string) => bytes.get(m) ?? bytes.set(m, modelBytes(m)).get(m)!;
+    const costs = allJobs.map((j) => sizeOf(j.model) * recipeWeight(j.recipe, j.gate));
+    const shardOf = assignShards(allJobs.map((j, i) => ({ id: j.id, cost: costs[i] })), count);
+    shard = { index, count, jobsFileSha256: hashContent(jobsFile), assignment: allJobs.map((j, i) => ({ id: j.id, shard: shardOf[i], costEstimate: costs[i] })) };
+    jobs = allJobs.filter((_, i) => shardOf[i] === index);
+  }
+  if (cacheDir) openCache(cacheDir);
+  // Staging folders a killed batch process left next to these outputs (never published, never served).
+  sweepStaleStaging(jobs.map((j) => path.dirname(j.output)));
   const results: BatchJobResult[] = new Array(jobs.length);
   let next = 0;
   let done = 0;
@@ -184,41 +180,38 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
     const job = jobs[index];
     const base = { id: job.id, model: job.written.model, output: job.written.output, recipeHash: job.recipeHash };
     const t0 = Date.now();
-    options.onProgress?.({ id: job.id, phase: 'start', done, total: jobs.length });
+    onProgress?.({ id: job.id, phase: 'start', done, total: jobs.length });
     let result: BatchJobResult;
-    if (options.signal?.aborted) {
+    if (signal?.aborted) {
       result = { ...base, status: 'interrupted', durationMs: 0 };
     } else {
       const inputs = jobInputHashes(job);
-      const stale = force ? 'forced' : staleReason(job, inputs);
+      const stale = settings.force ? 'forced' : staleReason(job, inputs);
       if (!stale) {
         result = { ...base, status: 'skipped', note: 'output and input hashes unchanged', durationMs: Date.now() - t0, outputBytes: fs.statSync(job.output).size };
       } else {
         fs.rmSync(sidecarPath(job.output), { force: true });
         try {
           fs.mkdirSync(path.dirname(job.output), { recursive: true });
-          const child = runChild<BatchJobOutcome>(childScript('batch-child.js'), job, {
-            signal: options.signal,
-            name: job.id,
-            onEvent: (ev) => options.onProgress?.({ id: job.id, phase: 'job', done, total: jobs.length, job: ev as BatchJobProgress }),
+          // The child writes into a staging folder that only this (live) process publishes; see batch-stage.ts.
+          const run = await runJobStaged(job, {
+            cacheDir,
+            useHits: !settings.force,
+            signal,
+            onEvent: (ev) => onProgress?.({ id: job.id, phase: 'job', done, total: jobs.length, job: ev as BatchJobProgress }),
           });
-          let outcome: BatchJobOutcome;
-          try {
-            outcome = await child.result;
-          } finally {
-            // After the child has exited (also when killed by an abort): nothing can recreate them.
-            removeChildTempFiles(job.output, child.pid);
-          }
+          const outcome = run.outcome;
           const gateFailed = outcome.gate && !outcome.gate.passed;
           result = {
             ...base,
             status: gateFailed ? 'failed' : 'ok',
-            note: stale,
+            note: run.cache === 'hit' ? `${stale}; copied from the cache` : run.cacheProblem ? `${stale}; not cached: ${run.cacheProblem}` : stale,
             error: gateFailed ? { code: evalGateCode(outcome.gate!), exitCode: EXIT_CODES.gate, message: outcome.gate!.reason ?? 'gate failed' } : undefined,
             durationMs: Date.now() - t0,
             outputBytes: outcome.outputBytes,
             sizeRatio: outcome.sizeRatio,
             gate: outcome.gate,
+            cache: run.cache,
           };
           if (!gateFailed) {
             const record: BatchJobRecord = { kind: 'qtool.batch-job-record', version: 1, id: job.id, recipeHash: job.recipeHash, inputs, outputSha256: hashPath(job.output) };
@@ -234,7 +227,7 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
     const { recipeHash, ...rest } = result;
     results[index] = { ...rest, recipeHash };
     done++;
-    options.onProgress?.({ id: job.id, phase: 'done', status: result.status, done, total: jobs.length });
+    onProgress?.({ id: job.id, phase: 'done', status: result.status, done, total: jobs.length });
   };
 
   const worker = async (): Promise<void> => {
@@ -247,10 +240,11 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
     version: 1,
     jobsFile,
     concurrency,
+    shard,
     counts: { ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted') },
     jobs: results,
   };
-  if (options.summaryFile && !options.signal?.aborted) writeDocument(options.summaryFile, summary);
+  if (summaryFile && !signal?.aborted) writeDocument(summaryFile, summary);
   return summary;
 }
 

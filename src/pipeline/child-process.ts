@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EXIT_CODES, GateError, InputError, InternalError, OrtError, QtoolError, UsageError, BatchError, toQtoolError } from '../errors.js';
 import { compiledScript } from '../files.js';
+import { exitWithParent } from './child-watch.js';
 
 interface ErrorPayload {
   code: string;
@@ -106,6 +107,8 @@ function fromPayload(e: ErrorPayload): QtoolError {
  * Only child entry scripts (bench-child, batch-child) call this.
  */
 export function serveChild<Req, Res>(handler: (request: Req, emit: (event: unknown) => void) => Promise<Res>): void {
+  // An orphan (parent killed with -9) exits at once instead of finishing its work.
+  const stopWatch = exitWithParent();
   const emit = (event: unknown) => {
     if (process.connected) process.send!({ event } satisfies EventMessage);
   };
@@ -119,6 +122,7 @@ export function serveChild<Req, Res>(handler: (request: Req, emit: (event: unkno
         response = { ok: false, error: { code: e.code, message: e.message, exitCode: e.exitCode, hint: e.hint } };
       }
       process.send!(response, () => {
+        stopWatch();
         process.disconnect();
         process.exit(0);
       });

@@ -14,3 +14,6 @@ export * from './search-model.js';
 export { interruptedError } from './child-process.js';
 export * from './model-context.js';
 export * from './recovery.js';
+export { RECIPE_WEIGHTS, assignShards, modelBytes, recipeWeight, resolveShard, type CostedJob, type ShardSpec } from './batch-shard.js';
+export { mergeBatchDocuments, mergeBatchSummaries, type MergedBatch, type ShardLoad } from './batch-merge.js';
+export { cacheKey, cacheKeyInput, type CacheKeyInput } from './batch-cache.js';

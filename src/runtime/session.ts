@@ -159,3 +159,8 @@ export function modelSha256(model: Model): string {
   }
   return sha256(modelBytesForRuntime(model));
 }
+
+/** The onnxruntime version the binding reports (part of batch cache keys). */
+export function ortVersion(): string {
+  return ort.env.versions.common ?? ort.env.versions.node ?? 'unknown';
+}

@@ -8,15 +8,15 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/paths.js';
 import { spawnQtool } from '../helpers/spawn.js';
 
-const COMMANDS = ['inspect', 'calibrate', 'quantize', 'sensitivity', 'search', 'eval', 'bench', 'batch'];
+const COMMANDS = ['inspect', 'calibrate', 'quantize', 'sensitivity', 'search', 'eval', 'bench', 'batch', 'batch merge'];
 
 describe('--help of every command (snapshot)', () => {
   for (const cmd of COMMANDS) {
     it(`qtool ${cmd} --help`, async () => {
-      const r = spawnQtool([cmd, '--help']);
+      const r = spawnQtool([...cmd.split(' '), '--help']);
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
-      await expect(r.stdout).toMatchFileSnapshot(path.join(ROOT, 'fixtures', 'golden', 'help', `${cmd}.txt`));
+      await expect(r.stdout).toMatchFileSnapshot(path.join(ROOT, 'fixtures', 'golden', 'help', `${cmd.replace(' ', '-')}.txt`));
     });
   }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchSummarySchema, parseDocument, stringifyDocument } from '../../src/documents/index.js';
 import { InputError } from '../../src/errors.js';
 import { childScript, runChild } from '../../src/pipeline/child-process.js';
-import { hashPath, loadBatchJobs, removeChildTempFiles, runBatch, sidecarPath } from '../../src/pipeline/index.js';
+import { hashPath, loadBatchJobs, runBatch, sidecarPath } from '../../src/pipeline/index.js';
 import { FMNIST } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -109,14 +109,6 @@ describe('child processes', () => {
     setTimeout(() => ac.abort(), 100);
     await expect(run.result).rejects.toMatchObject({ code: 'E_INTERRUPTED', exitCode: 130 });
     expect(() => process.kill(run.pid!, 0)).toThrow();
-  });
-
-  it('removeChildTempFiles removes only that child’s temp files', () => {
-    const d = path.join(dir, 'tmpfiles');
-    fs.mkdirSync(d);
-    for (const n of ['.qtool-tmp-123-ab-x.onnx', '.qtool-tmp-1234-cd-x.onnx', 'x.onnx']) fs.writeFileSync(path.join(d, n), '');
-    removeChildTempFiles(path.join(d, 'x.onnx'), 123);
-    expect(fs.readdirSync(d).sort()).toEqual(['.qtool-tmp-1234-cd-x.onnx', 'x.onnx']);
   });
 
   it('the compiled child scripts exist', () => {
