@@ -142,7 +142,7 @@ export function assignShards(jobs: readonly CostedJob[], count: number): number[
  * variable JOB_COMPLETION_INDEX (0-based: index 0 is shard 1/n). Undefined when neither is given.
  * Shards are numbered 1..n, like `--shard` in jest, vitest and playwright.
  */
-export function resolveShard(opts: { shard?: string; shards?: number; env?: NodeJS.ProcessEnv }): ShardSpec | undefined {
+export function resolveShard(opts: { shard?: string; shards?: number; env?: Readonly<Record<string, string | undefined>> }): ShardSpec | undefined {
   const env = opts.env ?? process.env;
   if (opts.shard !== undefined && opts.shards !== undefined) throw new UsageError('E_OPTION_CONFLICT', '--shard i/n and --shards n: expected one of them, got both');
   if (opts.shard !== undefined) {

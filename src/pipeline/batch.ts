@@ -41,7 +41,7 @@ export interface BatchRunOptions extends BatchOptions {
   /** Abort: running children are killed (their temp files removed); pending jobs are not started. */
   signal?: AbortSignal;
   /** Where `shards` reads JOB_COMPLETION_INDEX (default process.env). */
-  env?: NodeJS.ProcessEnv;
+  env?: Readonly<Record<string, string | undefined>>;
   /**
    * 'start'/'done' when a job begins and ends (`done`/`total` count finished jobs); 'job' while it runs,
    * with the job's own stage progress from its child process (`job.stage`: a quantize stage or 'gate').
