@@ -2,6 +2,7 @@ export * from './io.js';
 export * from './model-summary.js';
 export * from './calibration.js';
 export * from './calibrate-options.js';
+export * from './latency.js';
 export * from './plan.js';
 export * from './quantize-options.js';
 export * from './quantize-summary.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FormatDecisionSchema } from './latency.js';
 
 /** Precision a layer runs at: 4/8/16-bit integer weights, or kept float. */
 export const LayerBitsSchema = z.union([z.literal(4), z.literal(8), z.literal(16), z.literal('float')]);
@@ -30,5 +31,7 @@ export const PlanSchema = z.object({
   mode: z.enum(['static', 'dynamic', 'weight-only']).describe('static QDQ W8A8, dynamic W8 (runtime activation quantization) or weight-only (INT4)'),
   defaults: LayerPlanSchema,
   layers: z.record(z.string(), LayerPlanSchema),
+  /** The measured format decision of the quantize run that wrote this plan (replayed without measuring). */
+  tuning: FormatDecisionSchema.optional(),
 });
 export type Plan = z.infer<typeof PlanSchema>;

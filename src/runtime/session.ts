@@ -164,3 +164,8 @@ export function modelSha256(model: Model): string {
 export function ortVersion(): string {
   return ort.env.versions.common ?? ort.env.versions.node ?? 'unknown';
 }
+
+/** The onnxruntime-node version in use (e.g. "1.30.0"). */
+export function runtimeVersion(): string {
+  return ort.env.versions.node ?? ort.env.versions.common ?? 'unknown';
+}
