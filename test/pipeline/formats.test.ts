@@ -1,0 +1,134 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { LATENCY_CACHE_FILE, type InterleavedResult, type LatencyCandidate } from '../../src/bench/index.js';
+import { FormatDecisionSchema } from '../../src/documents/index.js';
+import { GraphIndex, getAttr, loadModel, quantizableLayers, walkGraphs, type Model } from '../../src/onnx/index.js';
+import { decideFormat, explainSlowdown, latencyBatches, type FormatVariant, type LatencyBatch, type MeasureLatency } from '../../src/pipeline/formats.js';
+import { applyPlan, uniformPlan } from '../../src/rewrite/index.js';
+import { FMNIST } from '../helpers/paths.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+let mlp: Model;
+let batches: LatencyBatch[];
+
+/** A measurement that returns the given ratios (by label) for every batch size, and counts its calls. */
+function fakeMeasure(ratios: Record<string, number>, q1 = ratios): MeasureLatency & { calls: number; seen: string[][] } {
+  const f = (async (candidates: readonly LatencyCandidate[]): Promise<InterleavedResult> => {
+    f.calls++;
+    f.seen.push(candidates.map((c) => c.label));
+    return {
+      candidates: candidates.map((c) => ({ label: c.label, medianMs: ratios[c.label], ratio: ratios[c.label], ratioQ1: q1[c.label], ratioQ3: ratios[c.label] })),
+      rounds: 10,
+      seconds: 0.1,
+      threads: 1,
+      loadAverage: 0,
+    };
+  }) as MeasureLatency & { calls: number; seen: string[][] };
+  f.calls = 0;
+  f.seen = [];
+  return f;
+}
+
+function nbitsVariants(isDefault4 = true): FormatVariant[] {
+  return [4, 0].map((level) => ({
+    label: `matmul-nbits acc ${level}`,
+    accuracyLevel: level,
+    isDefault: (level === 4) === isDefault4,
+    build: () => applyPlan(mlp, uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32 }), undefined, { accuracyLevel: level }).model,
+  }));
+}
+
+function accuracyLevels(m: Model): number[] {
+  const out: number[] = [];
+  for (const g of walkGraphs(m.proto.graph!)) for (const n of g.node) if (n.opType === 'MatMulNBits') out.push(Number(getAttr(n, 'accuracy_level')?.i ?? 0));
+  return out;
+}
+
+beforeAll(async () => {
+  mlp = loadModel(FMNIST.mlp);
+  batches = await latencyBatches(mlp, FMNIST.calibX, 8);
+});
+
+describe('decideFormat (injected measurement)', () => {
+  test('latency feeds: batch 1 and the requested batch, from the data', () => {
+    expect(batches.map((b) => b.batchSize)).toEqual([1, 8]);
+    expect(Object.values(batches[1].feeds)[0].dims[0]).toBe(8);
+  });
+
+  test('keeps the faster accuracy level measured, and writes it', async () => {
+    for (const [fast, slow] of [[0, 4], [4, 0]]) {
+      const measure = fakeMeasure({ float: 1, [`matmul-nbits acc ${fast}`]: 0.7, [`matmul-nbits acc ${slow}`]: 1.3 });
+      const r = await decideFormat(mlp, nbitsVariants(), batches, { seconds: 1, measure });
+      expect(r.decision.chosen).toBe(`matmul-nbits acc ${fast}`);
+      expect(r.decision.accuracyLevel).toBe(fast);
+      expect(new Set(accuracyLevels(r.model))).toEqual(new Set([fast]));
+      expect(r.slowerAt).toEqual([]);
+      // float first (the reference), then every variant; once per batch size
+      expect(measure.seen).toEqual([['float', 'matmul-nbits acc 4', 'matmul-nbits acc 0'], ['float', 'matmul-nbits acc 4', 'matmul-nbits acc 0']]);
+      expect(FormatDecisionSchema.parse(r.decision).candidates.map((c) => c.ratios)).toEqual([[1, 1], [fast === 4 ? 0.7 : 1.3, fast === 4 ? 0.7 : 1.3], [fast === 0 ? 0.7 : 1.3, fast === 0 ? 0.7 : 1.3]]);
+    }
+  });
+
+  test('a faster candidate that misses the accuracy constraint is never chosen; float is never chosen', async () => {
+    const variants = nbitsVariants();
+    variants[1].isEligible = false;
+    variants[1].note = 'drop over budget';
+    const measure = fakeMeasure({ float: 0.5, 'matmul-nbits acc 4': 1.4, 'matmul-nbits acc 0': 0.6 });
+    const r = await decideFormat(mlp, variants, batches, { seconds: 1, measure });
+    expect(r.decision.chosen).toBe('matmul-nbits acc 4');
+    expect(r.decision.candidates.find((c) => c.label === 'matmul-nbits acc 0')).toMatchObject({ isEligible: false, note: 'drop over budget' });
+    // slower than float in ≥ 3 of 4 rounds at both batch sizes: reported, not hidden
+    expect(r.slowerAt).toEqual([1, 8]);
+  });
+
+  test('ties keep the default format', async () => {
+    const measure = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 0.9, 'matmul-nbits acc 0': 0.9 });
+    expect((await decideFormat(mlp, nbitsVariants(true), batches, { seconds: 1, measure })).decision.chosen).toBe('matmul-nbits acc 4');
+    expect((await decideFormat(mlp, nbitsVariants(false), batches, { seconds: 1, measure })).decision.chosen).toBe('matmul-nbits acc 0');
+  });
+
+  test('slower only within the noise (lower quartile ≤ 1) is not reported as slower', async () => {
+    const measure = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 1.05, 'matmul-nbits acc 0': 1.1 }, { float: 1, 'matmul-nbits acc 4': 0.97, 'matmul-nbits acc 0': 1.02 });
+    const r = await decideFormat(mlp, nbitsVariants(), batches, { seconds: 1, measure });
+    expect(r.decision.chosen).toBe('matmul-nbits acc 4');
+    expect(r.slowerAt).toEqual([]);
+  });
+
+  test('the measurement is cached by model hash, variant and machine; a cached decision is marked and not re-measured', async () => {
+    const dir = makeTempDir('qtool-latency-cache-');
+    const cache = { dir, modelSha256: 'abc', variant: { plan: 'int4' } };
+    const m1 = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 1.2, 'matmul-nbits acc 0': 0.8 });
+    const r1 = await decideFormat(mlp, nbitsVariants(), batches, { seconds: 1, measure: m1, cache });
+    expect(r1.decision.isCached).toBe(false);
+    expect(fs.existsSync(path.join(dir, LATENCY_CACHE_FILE))).toBe(true);
+    const m2 = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 0.1, 'matmul-nbits acc 0': 5 });
+    const r2 = await decideFormat(mlp, nbitsVariants(), batches, { seconds: 1, measure: m2, cache });
+    expect(m2.calls).toBe(0);
+    expect(r2.decision).toMatchObject({ isCached: true, chosen: 'matmul-nbits acc 0', rounds: 0 });
+    // another model hash misses the cache
+    const r3 = await decideFormat(mlp, nbitsVariants(), batches, { seconds: 1, measure: m2, cache: { ...cache, modelSha256: 'def' } });
+    expect(m2.calls).toBe(2);
+    expect(r3.decision.chosen).toBe('matmul-nbits acc 4');
+    // a corrupt cache file is an empty cache
+    fs.writeFileSync(path.join(dir, LATENCY_CACHE_FILE), '{not json');
+    const m4 = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 1.2, 'matmul-nbits acc 0': 0.8 });
+    expect((await decideFormat(mlp, nbitsVariants(), batches, { seconds: 1, measure: m4, cache })).decision.isCached).toBe(false);
+    expect(m4.calls).toBe(2);
+  });
+});
+
+describe('explainSlowdown (onnxruntime optimized graphs)', () => {
+  test('4-bit weight-only convolutions: weight DQ every run and float convolutions are named', async () => {
+    const cnn = loadModel(FMNIST.cnn);
+    const convs = quantizableLayers(new GraphIndex(cnn.proto.graph!, cnn.file)).filter((l) => l.opType === 'Conv');
+    const q = applyPlan(cnn, { ...uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32 }), layers: Object.fromEntries(convs.map((l) => [l.id, { bits: 4 as const }])) }, undefined, {}).model;
+    const causes = await explainSlowdown(cnn, q);
+    expect(causes.join('\n')).toMatch(/weight-only DQ every run: \d+ DequantizeLinear/);
+  });
+
+  test('MatMulNBits is named', async () => {
+    const q = applyPlan(mlp, uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32 }), undefined, {}).model;
+    expect((await explainSlowdown(mlp, q, 4)).join('\n')).toMatch(/\d+ MatMulNBits/);
+  });
+});
