@@ -6,7 +6,7 @@ import { Session, modelSha256 } from '../runtime/index.js';
 import { toFloat32, type Tensor } from '../tensor/index.js';
 import { calibrationTensors, inferDTypes, withOutputs, withReductions, type ReductionOutputs } from './augment.js';
 import { ObserverPool, type ObservedBatchItem } from './observer-pool.js';
-import { EXTREME_ABS, makeObserver, type CleanStats, type Observer, type ObserverSettings } from './observers/index.js';
+import { EXTREME_ABS, calibrationKernel, makeObserver, type CleanStats, type Observer, type ObserverSettings } from './observers/index.js';
 
 /**
  * Graph optimization level of the sessions that reduce tensors in-graph (minmax's, and the fetch
@@ -76,7 +76,11 @@ export async function calibrate(model: Model, dataset: Dataset, options: Calibra
   const fetches = tensors.filter((t) => !inputNames.has(t));
   const types = inferDTypes(new GraphIndex(model.proto.graph!, model.file));
   const reducedTensors = fetches.filter((t) => types.get(t) === 'float32');
-  const reduced = reducedTensors.length > 0 ? withReductions(model, reducedTensors) : undefined;
+  // Histogram methods fetch every tensor anyway: with the WebAssembly kernel, its scan of the fetched
+  // values is cheaper than onnxruntime's extra in-graph reduction pass (bench/calibrate.mjs), so the
+  // statistics come from the kernel; minmax keeps the in-graph reductions (no fetch at all).
+  const inGraph = opts.method === 'minmax' || process.env.QTOOL_CALIB_INGRAPH === '1' || !calibrationKernel();
+  const reduced = reducedTensors.length > 0 && inGraph ? withReductions(model, reducedTensors) : undefined;
   const settings = { percentile: opts.percentile, symmetric: opts.symmetric, bins: opts.bins, movingAverage: opts.movingAverage };
   const run: RunContext = { model, dataset, opts, settings, tensors, inputNames, fetches, reducedTensors, reduced, onProgress, signal, workers };
   const { entries: observed, samples } = opts.method === 'minmax' ? await runMinmax(run) : await runHistograms(run);

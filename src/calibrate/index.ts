@@ -12,6 +12,8 @@ export {
   klThresholdBins,
   mseThresholdBins,
   ENTROPY_LEVELS,
+  calibrationKernel,
+  resetCalibrationKernel,
   type Observer,
   type ObserverSettings,
   type RangeSettings,

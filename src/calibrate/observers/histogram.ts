@@ -39,9 +39,10 @@ export class StreamingHistogram {
 
   /**
    * Add the values of x in [lo, hi] (the caller's batch extremes of the values it keeps); values outside
-   * are skipped unless `allInside` says there are none (then no per-value check is made).
+   * are skipped unless `allInside` says there are none (then no per-value check is made). `binner`
+   * (the WebAssembly kernel, over its copy of x) counts all-inside batches: scratch[floor(v·inv − off)]++.
    */
-  add(x: Float32Array, lo: number, hi: number, allInside = false): void {
+  add(x: Float32Array, lo: number, hi: number, allInside = false, binner?: (inv: number, off: number, out: Uint32Array) => void): void {
     if (!(lo <= hi)) return;
     if (this.isEmpty && (this.constCount === 0 || (lo === this.constValue && hi === this.constValue)) && lo === hi) {
       // Still a single distinct value: count it, no grid yet.
@@ -63,7 +64,8 @@ export class StreamingHistogram {
     scratch.fill(0);
     const n = x.length;
     // v·inv is exact (inv is a power of two) and v·inv − off lies in [0, B) for v in [lo, hi].
-    if (allInside && n >= 4 * this.binCount) countAll(x, inv, off, scratch, (this.scratch2 ??= [new Uint32Array(this.binCount), new Uint32Array(this.binCount), new Uint32Array(this.binCount)]));
+    if (allInside && binner) binner(inv, off, scratch);
+    else if (allInside && n >= 4 * this.binCount) countAll(x, inv, off, scratch, (this.scratch2 ??= [new Uint32Array(this.binCount), new Uint32Array(this.binCount), new Uint32Array(this.binCount)]));
     else if (allInside) for (let k = 0; k < n; k++) scratch[(x[k] * inv - off) | 0]++;
     else {
       for (let k = 0; k < n; k++) {

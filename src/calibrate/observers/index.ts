@@ -8,6 +8,7 @@ import { percentileRange } from './percentile.js';
 
 export * from './observer.js';
 export * from './histogram.js';
+export { calibrationKernel, resetCalibrationKernel, CalibrationKernel } from './kernel.js';
 export { makeObserver, type ObserverSettings } from './make.js';
 export { minmaxObserver, minmaxRange } from './minmax.js';
 export { percentileObserver, percentileRange } from './percentile.js';

@@ -1,5 +1,9 @@
 import type { CalibrationMethod, HistogramSummary, TensorRange } from '../../documents/index.js';
 import { StreamingHistogram } from './histogram.js';
+import { calibrationKernel } from './kernel.js';
+
+/** Batches smaller than this stay in JavaScript (copying them into the kernel costs more than it saves). */
+const KERNEL_MIN_VALUES = 4096;
 
 /** Values with |x| at or above this are treated like ±Inf (float32-min/max mask fills): excluded, flagged. */
 export const EXTREME_ABS = 1e30;
@@ -49,10 +53,14 @@ export class RunningStats {
   }
 
   update(x: Float32Array, stats?: CleanStats): void {
+    // The WebAssembly kernel scans and bins one copy of the batch; without it, the JavaScript loops below.
+    const kernel = x.length >= KERNEL_MIN_VALUES ? calibrationKernel() : undefined;
+    if (kernel) kernel.load(x, this.histogram?.binCount ?? 0);
+    const binner = kernel ? (inv: number, off: number, out: Uint32Array) => kernel.bin(inv, off, out) : undefined;
     if (stats) {
       const [n, lo, hi, ss] = stats;
       this.addStats(n, lo, hi, ss);
-      if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, true);
+      if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, true, binner);
       return;
     }
     // Fast branch-free pass; NaN/Inf/extreme values poison lo/hi/ss, and only then the careful pass runs.
@@ -60,11 +68,14 @@ export class RunningStats {
     let hi = -Infinity;
     let ss = 0;
     const n = x.length;
-    for (let k = 0; k < n; k++) {
-      const v = x[k];
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
-      ss += v * v;
+    if (kernel) [lo, hi, ss] = kernel.scan();
+    else {
+      for (let k = 0; k < n; k++) {
+        const v = x[k];
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+        ss += v * v;
+      }
     }
     let bad = 0;
     const clean = n === 0 || (lo > -EXTREME_ABS && hi < EXTREME_ABS && Number.isFinite(ss));
@@ -83,7 +94,7 @@ export class RunningStats {
     }
     this.nonFinite += bad;
     this.addStats(n - bad, lo, hi, ss);
-    if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, clean);
+    if (this.histogram && lo <= hi) this.histogram.add(x, lo, hi, clean, clean ? binner : undefined);
   }
 
   /** Fold in a batch of `n` finite values summarised elsewhere (no histogram update). */
