@@ -6,3 +6,4 @@ export type { Edit, OpRule, RuleContext, WeightSpec, ResolvedLayerPlan } from '.
 export { rangesNeeded } from './ranges-needed.js';
 export type { WeightQuantizer, WeightQuantizerRequest, WeightQuantizerResult, LayerAlgorithm } from './weight-quantizer.js';
 export { scaleInputChannels, type ChannelScaling, type ChannelScalingFold } from './channel-scales.js';
+export * from './fold-batchnorm.js';
