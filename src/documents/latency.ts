@@ -47,3 +47,23 @@ export const FormatDecisionSchema = z.object({
   isCached: z.boolean(),
 });
 export type FormatDecision = z.infer<typeof FormatDecisionSchema>;
+
+/** `qtool quantize`'s latency check: float vs the written model (and the other candidates measured). */
+export const QuantizeLatencySchema = z.object({
+  batchSizes: z.array(z.number().int().positive()),
+  /** Float first; ratios per batch size. */
+  candidates: z.array(MeasuredCandidateSchema),
+  /** The label of the written model's format. */
+  chosen: z.string(),
+  /** Batch sizes at which the written model was slower than float in ≥ 3 of 4 interleaved rounds. */
+  slowerThanFloatAt: z.array(z.number().int().positive()),
+  /** What onnxruntime's optimized graph shows that costs time (when slower than float). */
+  causes: z.array(z.string()),
+  /** Where the decision came from: measured now, the latency cache, or a --plan's recorded decision (not re-measured). */
+  source: z.enum(['measured', 'cache', 'plan']),
+  machine: LatencyMachineSchema,
+  rounds: z.number().int().nonnegative(),
+  seconds: z.number().nonnegative(),
+  loadAverage: z.number(),
+});
+export type QuantizeLatency = z.infer<typeof QuantizeLatencySchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QuantizeLatencySchema } from './latency.js';
 
 /** What the rewriter did to one quantizable layer (Conv/ConvTranspose/MatMul/Gemm with a constant weight). */
 export const LayerRecordSchema = z.object({
@@ -88,5 +89,7 @@ export const QuantizeSummarySchema = z.object({
   fidelity: z.object({ samples: z.number(), outputs: z.array(OutputFidelitySchema) }).optional(),
   /** With --max-drop: the measured accuracy guarantee. */
   budget: QuantizeBudgetSchema.optional(),
+  /** Float vs quantized latency, measured briefly (absent with --no-bench). */
+  latency: QuantizeLatencySchema.optional(),
 });
 export type QuantizeSummary = z.infer<typeof QuantizeSummarySchema>;

@@ -17,7 +17,8 @@ import {
   type LatencyCandidate,
 } from '../bench/index.js';
 import { openDataset } from '../data/index.js';
-import type { FormatDecision, MeasuredCandidate } from '../documents/index.js';
+import type { FormatDecision, MeasuredCandidate, Plan, QuantizeLatency } from '../documents/index.js';
+import type { ApplyPlanResult } from '../rewrite/index.js';
 import { loadModel, type Model } from '../onnx/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
 
@@ -157,4 +158,103 @@ export async function explainSlowdown(float: Model, quantized: Model, accuracyLe
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export interface LatencyStepInput {
+  float: Model;
+  /** The rewrite as planned, at accuracy level `accuracyLevel ?? plan.tuning?.accuracyLevel ?? 4`. */
+  rewritten: ApplyPlanResult;
+  /** The same rewrite at another MatMulNBits accuracy level. */
+  rewriteAtLevel: (accuracyLevel: number) => ApplyPlanResult;
+  plan: Plan;
+  /** --accuracy-level when the user gave one (then it is not tuned). */
+  accuracyLevel?: number;
+  data?: string;
+  batchSize: number;
+  /** Seconds of timed runs (--tune-seconds). */
+  seconds: number;
+  /** Cache folder (undefined: no cache) and what the candidates are built from (part of the key). */
+  cacheDir?: string;
+  modelSha256: string;
+  variantKey: unknown;
+  measure?: MeasureLatency;
+}
+
+export interface LatencyStepResult {
+  rewritten: ApplyPlanResult;
+  accuracyLevel: number;
+  /** The format decision to record in the plan (when candidates were compared). */
+  tuning?: FormatDecision;
+  latency: QuantizeLatency;
+  warnings: string[];
+}
+
+export const DEFAULT_ACCURACY_LEVEL = 4;
+
+function formatLabel(r: ApplyPlanResult, level: number): string {
+  if (r.summary.layers.some((l) => l.scheme === 'matmul-nbits' || l.scheme === 'qdq-blocked')) return `matmul-nbits acc ${level}`;
+  return r.summary.mode === 'static' ? 'static-qdq' : r.summary.mode;
+}
+
+/**
+ * Measure float against the planned rewrite (and, for MatMulNBits with no --accuracy-level and no
+ * recorded decision, against the other accuracy level), keep the fastest, and say so when the written
+ * model is slower than float, with the causes onnxruntime's optimized graph shows. A plan that records
+ * a decision (plan.tuning) is applied as recorded: only the brief float-vs-written check runs.
+ */
+export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResult> {
+  const replayed = s.accuracyLevel === undefined ? s.plan.tuning?.accuracyLevel : undefined;
+  const level = s.accuracyLevel ?? replayed ?? DEFAULT_ACCURACY_LEVEL;
+  const label = formatLabel(s.rewritten, level);
+  const results = new Map<string, ApplyPlanResult>([[label, s.rewritten]]);
+  const variants: FormatVariant[] = [{ label, accuracyLevel: label.startsWith('matmul-nbits') ? level : undefined, isDefault: true, build: () => s.rewritten.model }];
+  const isTuned = label.startsWith('matmul-nbits') && s.accuracyLevel === undefined && !s.plan.tuning;
+  if (isTuned) {
+    const other = level === 0 ? DEFAULT_ACCURACY_LEVEL : 0;
+    const otherLabel = `matmul-nbits acc ${other}`;
+    variants.push({
+      label: otherLabel,
+      accuracyLevel: other,
+      isDefault: false,
+      build: () => {
+        const r = s.rewriteAtLevel(other);
+        results.set(otherLabel, r);
+        return r.model;
+      },
+    });
+  }
+  const batches = await latencyBatches(s.float, s.data, s.batchSize);
+  const { tuning: _old, ...planKey } = s.plan;
+  const decided = await decideFormat(s.float, variants, batches, {
+    seconds: s.seconds,
+    measure: s.measure,
+    cache: s.cacheDir ? { dir: s.cacheDir, modelSha256: s.modelSha256, variant: { plan: planKey, rewrite: s.variantKey, level: isTuned ? 'tuned' : level } } : undefined,
+  });
+  const d = decided.decision;
+  const rewritten = results.get(d.chosen) ?? s.rewritten;
+  const chosenLevel = decided.variant.accuracyLevel ?? level;
+  const warnings: string[] = [];
+  let causes: string[] = [];
+  const chosen = d.candidates.find((c) => c.label === d.chosen)!;
+  if (decided.slowerAt.length > 0) {
+    causes = await explainSlowdown(s.float, rewritten.model, decided.variant.accuracyLevel);
+    const at = decided.slowerAt.map((b) => `${(chosen.ratios[d.batchSizes.indexOf(b)]).toFixed(2)}x at batch ${b}`).join(', ');
+    const others = d.candidates.filter((c) => c.label !== d.chosen && c.label !== 'float').map((c) => `${c.label} ${c.ratios.map((r) => `${r.toFixed(2)}x`).join('/')}`);
+    warnings.push(
+      `the quantized model is SLOWER than float on this machine (${d.chosen}: ${at}; ${d.rounds} interleaved rounds${others.length ? `; also measured ${others.join(', ')}` : ''})${causes.length ? `: ${causes.join('; ')}` : ''}`,
+    );
+  }
+  const latency: QuantizeLatency = {
+    batchSizes: d.batchSizes,
+    candidates: d.candidates,
+    chosen: d.chosen,
+    slowerThanFloatAt: decided.slowerAt,
+    causes,
+    source: s.plan.tuning && s.accuracyLevel === undefined ? 'plan' : d.isCached ? 'cache' : 'measured',
+    machine: d.machine,
+    rounds: d.rounds,
+    seconds: d.seconds,
+    loadAverage: d.loadAverage,
+  };
+  return { rewritten, accuracyLevel: chosenLevel, ...(isTuned ? { tuning: d } : {}), latency, warnings };
 }

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { LATENCY_CACHE_FILE, type InterleavedResult, type LatencyCandidate } from '../../src/bench/index.js';
 import { FormatDecisionSchema } from '../../src/documents/index.js';
 import { GraphIndex, getAttr, loadModel, quantizableLayers, walkGraphs, type Model } from '../../src/onnx/index.js';
-import { decideFormat, explainSlowdown, latencyBatches, type FormatVariant, type LatencyBatch, type MeasureLatency } from '../../src/pipeline/formats.js';
+import { decideFormat, explainSlowdown, latencyBatches, latencyStep, type FormatVariant, type LatencyBatch, type MeasureLatency } from '../../src/pipeline/formats.js';
 import { applyPlan, uniformPlan } from '../../src/rewrite/index.js';
 import { FMNIST } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -130,5 +130,48 @@ describe('explainSlowdown (onnxruntime optimized graphs)', () => {
   test('MatMulNBits is named', async () => {
     const q = applyPlan(mlp, uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32 }), undefined, {}).model;
     expect((await explainSlowdown(mlp, q, 4)).join('\n')).toMatch(/\d+ MatMulNBits/);
+  });
+});
+
+describe('latencyStep', () => {
+  const plan = uniformPlan({ bits: 4, mode: 'weight-only', blockSize: 32 });
+  const at = (level: number) => applyPlan(mlp, plan, undefined, { accuracyLevel: level });
+  const base = () => ({ float: mlp, rewritten: at(4), rewriteAtLevel: at, plan, data: FMNIST.calibX, batchSize: 8, seconds: 1, modelSha256: 'x', variantKey: {} });
+
+  test('MatMulNBits without --accuracy-level: both levels measured, the faster written and recorded', async () => {
+    const measure = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 0.9, 'matmul-nbits acc 0': 0.6 });
+    const r = await latencyStep({ ...base(), measure });
+    expect(r.accuracyLevel).toBe(0);
+    expect(new Set(accuracyLevels(r.rewritten.model))).toEqual(new Set([0]));
+    expect(r.tuning).toMatchObject({ chosen: 'matmul-nbits acc 0', accuracyLevel: 0 });
+    expect(r.latency).toMatchObject({ chosen: 'matmul-nbits acc 0', source: 'measured', slowerThanFloatAt: [] });
+    expect(r.warnings).toEqual([]);
+  });
+
+  test('--accuracy-level given: not tuned, only float vs the written model', async () => {
+    const measure = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 0.9 });
+    const r = await latencyStep({ ...base(), accuracyLevel: 4, measure });
+    expect(measure.seen[0]).toEqual(['float', 'matmul-nbits acc 4']);
+    expect(r.tuning).toBeUndefined();
+  });
+
+  test('a plan that records a decision replays it without comparing again', async () => {
+    const first = await latencyStep({ ...base(), measure: fakeMeasure({ float: 1, 'matmul-nbits acc 4': 0.9, 'matmul-nbits acc 0': 0.6 }) });
+    const replayPlan = { ...plan, tuning: first.tuning };
+    const measure = fakeMeasure({ float: 1, 'matmul-nbits acc 0': 0.7 });
+    const r = await latencyStep({ ...base(), plan: replayPlan, rewritten: at(0), measure });
+    expect(measure.seen[0]).toEqual(['float', 'matmul-nbits acc 0']);
+    expect(r.accuracyLevel).toBe(0);
+    expect(r.tuning).toBeUndefined();
+    expect(r.latency.source).toBe('plan');
+  });
+
+  test('slower than float: a warning with the measured ratio and the causes from the optimized graph', async () => {
+    const measure = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 1.4, 'matmul-nbits acc 0': 1.3 });
+    const r = await latencyStep({ ...base(), measure });
+    expect(r.latency.slowerThanFloatAt).toEqual([1, 8]);
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toMatch(/SLOWER than float .*matmul-nbits acc 0: 1\.30x at batch 1, 1\.30x at batch 8.*also measured matmul-nbits acc 4 1\.40x\/1\.40x.*MatMulNBits/);
+    expect(r.latency.causes.join(' ')).toMatch(/MatMulNBits/);
   });
 });
