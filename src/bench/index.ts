@@ -6,3 +6,4 @@ export * from './peak-rss.js';
 export * from './interleaved.js';
 export * from './slowdown.js';
 export * from './formats.js';
+export * from './profile.js';

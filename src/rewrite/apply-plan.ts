@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import type { CalibrationTable, LayerRecord, Plan } from '../documents/index.js';
 import { InternalError, ModelError, UsageError } from '../errors.js';
-import { GraphIndex, getAttr, getIntsAttr, nodeId, OperatorSetIdProtoSchema, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
+import { GraphIndex, getAttr, getIntsAttr, nodeId, OperatorSetIdProtoSchema, quantizableLayers, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
 import type { Edit, RangeLookup } from './edits.js';
 import { activationParams, emitActivation, emitBias, emitWeight, minWeightScalesForBias, type ActivationQuant } from './emit-qdq.js';
 import { emitBlockedQdq, emitDynamicMatMul, emitGatherQuantized, emitMatMulNBits } from './emit-matmul-nbits.js';
@@ -135,7 +135,16 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
       return activationParams(r.range, activationType);
     },
   });
-  for (const [scope, m] of shares) for (const t of m.keys()) emitActivation(st, scope, t, aqFor(scope));
+  // Layers kept float (a constant weight, no weight edit) read a quantized activation's float original,
+  // not its DequantizeLinear: onnxruntime would otherwise quantize "DQ → float Conv → Q" itself
+  // (its weight/bias quantization transformer), which ignores the plan and, below opset 11, writes a
+  // Round node the model's opset lacks (the model no longer loads). For folded Relu/Clip outputs the
+  // float readers a copy of the folded Relu/Clip (the float tensor under that name is the un-clipped producer output).
+  const quantizedWeights = new Set(edits.filter((e) => e.kind === 'qdq-weight' || e.kind === 'matmul-nbits' || e.kind === 'dynamic-matmul').map((e) => e.node));
+  const floatLayers = new Set(quantizableLayers(index).map((l) => l.node).filter((n) => !quantizedWeights.has(n)));
+  const foldedBy = new Map<string, NodeProto>();
+  for (const e of edits) if (e.kind === 'fold-activation') foldedBy.set(e.node.output[0], e.node);
+  for (const [scope, m] of shares) for (const t of m.keys()) emitActivation(st, scope, t, aqFor(scope), { nodes: floatLayers, refold: foldedBy.get(t), producerFuses: quantizedWeights.has(scope.producers.get(t)?.node as NodeProto) });
   // Weight scales an int32 bias needs (weights are quantized before their bias).
   const minScales = new Map<NodeProto, Map<number, Float32Array>>();
   for (const e of edits) {

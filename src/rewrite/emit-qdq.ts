@@ -20,7 +20,21 @@ export function activationParams(range: readonly [number, number], type: 'uint8'
  * in the scope (dedicated DQs: onnxruntime's fusions want a DQ per quantized op). A graph output is
  * renamed at its producer so the final DQ can carry the output name.
  */
-export function emitActivation(st: EmitState, scope: GraphScope, tensor: string, aq: ActivationQuant): void {
+/**
+ * Float readers: layers kept float, which must not read a DequantizeLinear directly (see FloatReaders).
+ */
+export interface FloatReaders {
+  nodes: ReadonlySet<NodeProto>;
+  /** The folded Relu/Clip whose output this tensor is: float readers get DQ → a copy of it. */
+  refold?: NodeProto;
+  /**
+   * The producer is a quantized layer that onnxruntime fuses only while Q is its output's one reader:
+   * float readers then keep their DQ (reading the float original would break that fusion).
+   */
+  producerFuses?: boolean;
+}
+
+export function emitActivation(st: EmitState, scope: GraphScope, tensor: string, aq: ActivationQuant, floatReaders?: FloatReaders): void {
   const p = aq.params(tensor);
   const producer = scope.producers.get(tensor);
   const firstConsumer = scope.consumers.get(tensor)?.[0];
@@ -43,10 +57,21 @@ export function emitActivation(st: EmitState, scope: GraphScope, tensor: string,
   for (const c of consumers) {
     if (seen.has(c.node)) continue;
     seen.add(c.node);
+    const isFloatReader = floatReaders?.nodes.has(c.node) && source === tensor;
+    if (isFloatReader && !floatReaders!.refold && !floatReaders!.producerFuses) continue; // reads the float original
     const deq = st.allocate(`${base}_dq`);
     st.insertBefore(scope, c.node, st.node({ name: `${tensor}_DQ`, opType: 'DequantizeLinear', domain: st.qdqDomain, inputs: [quantized, qs, qz], outputs: [deq] }, st.idOf(c.node)));
+    let read = deq;
+    if (isFloatReader && floatReaders!.refold) {
+      // DQ → a copy of the folded Relu/Clip → the float layer (no "DQ → float Conv" for onnxruntime to quantize).
+      const r = floatReaders!.refold;
+      read = st.allocate(`${tensor}_float`);
+      const copy = st.node({ name: `${r.name || r.opType}_float`, opType: r.opType, domain: r.domain, inputs: [deq, ...r.input.slice(1)], outputs: [read] }, st.idOf(r));
+      copy.attribute = r.attribute;
+      st.insertBefore(scope, c.node, copy);
+    }
     const cc = st.cloneOf(c.node);
-    cc.input = cc.input.map((i) => (i === tensor ? deq : i));
+    cc.input = cc.input.map((i) => (i === tensor ? read : i));
   }
   if (source !== tensor) {
     // The graph output itself: one more DQ producing the original name.

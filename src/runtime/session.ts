@@ -21,6 +21,8 @@ export interface SessionOptions {
   config?: Readonly<Record<string, string>>;
   /** Name used in error messages. */
   name?: string;
+  /** Record onnxruntime's per-node profile; files start with this prefix (read them after endProfiling()). */
+  profileFilePrefix?: string;
 }
 
 /** The one wrapper around an onnxruntime-node InferenceSession. */
@@ -49,6 +51,10 @@ export class Session {
       logSeverityLevel: 4,
     };
     if (opts.optimizedModelFilePath) so.optimizedModelFilePath = opts.optimizedModelFilePath;
+    if (opts.profileFilePrefix) {
+      so.enableProfiling = true;
+      so.profileFilePrefix = opts.profileFilePrefix;
+    }
     if (opts.config) {
       const extra: Record<string, Record<string, string>> = {};
       for (const [k, v] of Object.entries(opts.config)) {
@@ -90,6 +96,11 @@ export class Session {
       v.dispose();
     }
     return result;
+  }
+
+  /** Stop profiling (sessions opened with profileFilePrefix) and flush the profile file. */
+  endProfiling(): void {
+    this.session.endProfiling();
   }
 
   async release(): Promise<void> {
