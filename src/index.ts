@@ -119,8 +119,10 @@ export {
   EvalReportSchema,
   FidelitySummarySchema,
   flattenIssues,
+  FormatDecisionSchema,
   HessianEstimateSchema,
   HistogramSummarySchema,
+  LatencyMachineSchema,
   LatencyStatsSchema,
   LayerBitsEntrySchema,
   LayerBitsSchema,
@@ -128,6 +130,7 @@ export {
   LayerRecordSchema,
   LayerSensitivitySchema,
   LayerwiseProxySchema,
+  MeasuredCandidateSchema,
   ModelSizeSchema,
   ModelSummarySchema,
   OutputFidelitySchema,
@@ -136,6 +139,7 @@ export {
   PlanSchema,
   QuantizableLayerSummarySchema,
   QuantizeBudgetSchema,
+  QuantizeLatencySchema,
   QuantizeOptionsSchema,
   QuantizeSummarySchema,
   readDocument,
@@ -181,6 +185,10 @@ export {
   type EvalMetric,
   type EvalOptions,
   type EvalReport,
+  type FormatDecision,
+  type LatencyMachine,
+  type MeasuredCandidate,
+  type QuantizeLatency,
   type EvalResult,
   type EvalSettings,
   type FidelitySummary,
@@ -228,6 +236,7 @@ export {
 export {
   modelSha256,
   openMatMulSession,
+  runtimeVersion,
   Session,
   type MatMulSession,
   type SessionOptions,
@@ -248,6 +257,7 @@ export {
 /** Rewrite (stage): plan + table → quantized model. */
 export {
   applyPlan,
+  foldBatchNorms,
   rangesNeeded,
   scaleInputChannels,
   uniformPlan,
@@ -259,6 +269,7 @@ export {
   type WeightQuantizerResult,
   type ApplyPlanResult,
   type Edit,
+  type FoldBatchNormResult,
   type OpRule,
   type RewriteSummary,
   type UniformPlanOptions,
@@ -411,7 +422,21 @@ export {
   type BatchShardLine,
 } from './report/index.js';
 
-/** Benchmark helpers. */
+/** Benchmark helpers: interleaved latency, onnxruntime's per-node profile, slowdown causes, the latency cache. */
 export {
+  cpuDescription,
+  latencyCacheDir,
+  layerCosts,
+  measureInterleaved,
   peakRssBytes,
+  profileNodes,
+  runtimeGraphFindings,
+  slowdownCauses,
+  type CandidateLatency,
+  type InterleavedOptions,
+  type InterleavedResult,
+  type LatencyCandidate,
+  type LayerCost,
+  type NodeCost,
+  type RuntimeGraphFindings,
 } from './bench/index.js';

@@ -121,7 +121,12 @@ export function chooseFastest(candidates: readonly MeasuredCandidate[], preferre
   return best;
 }
 
-/** Batch sizes at which a candidate was slower than float in at least 3 of 4 interleaved rounds. */
-export function slowerThanFloatAt(c: Pick<MeasuredCandidate, 'ratioQ1'>, batchSizes: readonly number[]): number[] {
+/** Batch sizes at which a candidate's median paired ratio to float is above 1 (slower). */
+export function slowerThanFloatAt(c: Pick<MeasuredCandidate, 'ratios'>, batchSizes: readonly number[]): number[] {
+  return batchSizes.filter((_, i) => c.ratios[i] > 1);
+}
+
+/** Of those, the batch sizes where it was slower in at least 3 of 4 rounds (beyond this run's noise). */
+export function clearlySlowerAt(c: Pick<MeasuredCandidate, 'ratioQ1'>, batchSizes: readonly number[]): number[] {
   return batchSizes.filter((_, i) => c.ratioQ1[i] > 1);
 }

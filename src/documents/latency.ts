@@ -55,7 +55,7 @@ export const QuantizeLatencySchema = z.object({
   candidates: z.array(MeasuredCandidateSchema),
   /** The label of the written model's format. */
   chosen: z.string(),
-  /** Batch sizes at which the written model was slower than float in ≥ 3 of 4 interleaved rounds. */
+  /** Batch sizes at which the written model's median ratio to float was above 1 (the warning says which were beyond the noise). */
   slowerThanFloatAt: z.array(z.number().int().positive()),
   /** What onnxruntime's optimized graph shows that costs time (when slower than float). */
   causes: z.array(z.string()),

@@ -22,7 +22,10 @@ export const QuantizeOptionsSchema = z.object({
   blockSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).default(32).describe('INT4 block size along the reduction axis'),
   groupSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).optional().describe('8-bit MatMul/Gemm weights in groups of this size (ZeroQuant-style, emitted as 8-bit MatMulNBits)'),
   int4Format: z.enum(['nbits', 'qdq']).default('nbits').describe('INT4 form: com.microsoft MatMulNBits or opset-21 DequantizeLinear with block_size'),
-  accuracyLevel: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).default(4).describe('MatMulNBits accuracy_level (4: int8 activations, fastest on CPU)'),
+  accuracyLevel: z
+    .union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)])
+    .optional()
+    .describe('MatMulNBits accuracy_level (4: int8 activations; default: 0 or 4, whichever measures faster here, or the level a --plan records)'),
   weightClip: z.enum(['none', 'mse']).default('none').describe('per-channel/per-block weight clipping search minimising quantization MSE'),
   algorithm: z
     .enum(['rtn', 'gptq', 'awq', 'awq+gptq'])
@@ -43,6 +46,11 @@ export const QuantizeOptionsSchema = z.object({
   excludeNodes: z.array(z.string()).default([]).describe('node names (or layer ids) to keep float'),
   includeNodes: z.array(z.string()).default([]).describe('quantize only these nodes (names or layer ids)'),
   foldActivations: z.boolean().default(true).describe('let Relu/Clip be absorbed by the quantized output range'),
+  foldBatchNorm: z.boolean().default(true).describe('fold BatchNormalization into the Conv before it (as onnxruntime does to the float model), so no BN runs float between quantized convs'),
+  bench: z.boolean().default(true).describe('time float vs the quantized model briefly (interleaved), keep the faster format candidate, and warn when the result is slower than float'),
+  tuneSeconds: z.number().positive().default(3).describe('seconds of interleaved timing for the latency check and format choice'),
+  latencyCache: z.boolean().default(true).describe('reuse latency measurements cached by model hash, CPU and onnxruntime version ($QTOOL_CACHE_DIR, else $XDG_CACHE_HOME/qtool or ~/.cache/qtool)'),
+  savePlan: z.string().optional().describe('write the applied plan (with the measured format decision) here; --plan replays it without measuring again'),
   output: z.string().optional().describe('output file (default: <model>.int8.onnx / <model>.int4.onnx next to the input)'),
   force: z.boolean().default(false).describe('overwrite an existing output file'),
   externalData: z.boolean().default(false).describe('store tensors in an external data file next to the output'),

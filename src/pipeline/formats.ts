@@ -10,9 +10,13 @@ import {
   runtimeGraphFindings,
   slowdownCauses,
   slowerThanFloatAt,
+  clearlySlowerAt,
   writeLatencyCache,
   opCounts,
+  layerCosts,
+  profileNodes,
   type CachedMeasurement,
+  type NodeCost,
   type InterleavedResult,
   type LatencyCandidate,
 } from '../bench/index.js';
@@ -58,8 +62,10 @@ export interface DecidedFormat {
   /** The kept variant's model. */
   model: Model;
   variant: FormatVariant;
-  /** Batch sizes at which the kept variant was slower than float in ≥ 3 of 4 rounds. */
+  /** Batch sizes at which the kept variant's median ratio to float was above 1. */
   slowerAt: number[];
+  /** Of those, where it was slower in ≥ 3 of 4 rounds (beyond the noise). */
+  clearlySlowerAt: number[];
 }
 
 /**
@@ -116,7 +122,7 @@ export async function decideFormat(float: Model, variants: readonly FormatVarian
     loadAverage: measured.loadAverage,
     isCached,
   };
-  return { decision, model: modelOf(variant), variant, slowerAt: slowerThanFloatAt(best, measured.batchSizes) };
+  return { decision, model: modelOf(variant), variant, slowerAt: slowerThanFloatAt(best, measured.batchSizes), clearlySlowerAt: clearlySlowerAt(best, measured.batchSizes) };
 }
 
 function nbitsConfig(v: FormatVariant): Record<string, string> | undefined {
@@ -166,6 +172,13 @@ export interface LatencyStepInput {
   rewritten: ApplyPlanResult;
   /** The same rewrite at another MatMulNBits accuracy level. */
   rewriteAtLevel: (accuracyLevel: number) => ApplyPlanResult;
+  /**
+   * The same rewrite of another plan: static plans also get a candidate that keeps float the layers
+   * whose quantized kernels onnxruntime's profiler measured slower than their float kernels.
+   */
+  rewriteWithPlan?: (plan: Plan) => ApplyPlanResult;
+  /** Per-node profiles of [float, quantized] (injected by tests; default: profileNodes). */
+  profile?: (float: Model, quantized: Model, batch: LatencyBatch) => Promise<NodeCost[][]>;
   plan: Plan;
   /** --accuracy-level when the user gave one (then it is not tuned). */
   accuracyLevel?: number;
@@ -182,6 +195,8 @@ export interface LatencyStepInput {
 
 export interface LatencyStepResult {
   rewritten: ApplyPlanResult;
+  /** The plan of the kept candidate (the input plan, or it with the slow layers float). */
+  plan: Plan;
   accuracyLevel: number;
   /** The format decision to record in the plan (when candidates were compared). */
   tuning?: FormatDecision;
@@ -208,8 +223,8 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
   const label = formatLabel(s.rewritten, level);
   const results = new Map<string, ApplyPlanResult>([[label, s.rewritten]]);
   const variants: FormatVariant[] = [{ label, accuracyLevel: label.startsWith('matmul-nbits') ? level : undefined, isDefault: true, build: () => s.rewritten.model }];
-  const isTuned = label.startsWith('matmul-nbits') && s.accuracyLevel === undefined && !s.plan.tuning;
-  if (isTuned) {
+  const isTunedLevel = label.startsWith('matmul-nbits') && s.accuracyLevel === undefined && !s.plan.tuning;
+  if (isTunedLevel) {
     const other = level === 0 ? DEFAULT_ACCURACY_LEVEL : 0;
     const otherLabel = `matmul-nbits acc ${other}`;
     variants.push({
@@ -224,11 +239,34 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
     });
   }
   const batches = await latencyBatches(s.float, s.data, s.batchSize);
+  const plans = new Map<string, Plan>([[label, s.plan]]);
+  if (s.plan.mode === 'static' && s.rewriteWithPlan && !s.plan.tuning) {
+    // Layers whose quantized kernel (QLinearConv, …) the profiler times above their float kernel.
+    const big = batches[batches.length - 1];
+    const [fp, qp] = await (s.profile ?? ((f, q, b) => profileNodes([{ label: 'float', source: f }, { label: 'quantized', source: q }], b.feeds)))(s.float, s.rewritten.model, big);
+    const quantized = new Set(s.rewritten.summary.layers.filter((l) => l.bits !== 'float').map((l) => l.id));
+    const slow = layerCosts(s.float, fp, qp).filter((c) => quantized.has(c.id) && c.quantizedMicros > c.floatMicros);
+    if (slow.length > 0 && slow.length < quantized.size) {
+      const slowLabel = `static-qdq, ${slow.length} slow layer${slow.length === 1 ? '' : 's'} float`;
+      const p: Plan = { ...s.plan, layers: { ...s.plan.layers, ...Object.fromEntries(slow.map((c) => [c.id, { bits: 'float' as const }])) } };
+      plans.set(slowLabel, p);
+      variants.push({
+        label: slowLabel,
+        isDefault: false,
+        note: `profiled slower quantized than float: ${slow.slice(0, 8).map((c) => `${c.id} ${(c.quantizedMicros / 1000).toFixed(2)} vs ${(c.floatMicros / 1000).toFixed(2)} ms`).join(', ')}${slow.length > 8 ? ', …' : ''}`,
+        build: () => {
+          const r = s.rewriteWithPlan!(p);
+          results.set(slowLabel, r);
+          return r.model;
+        },
+      });
+    }
+  }
   const { tuning: _old, ...planKey } = s.plan;
   const decided = await decideFormat(s.float, variants, batches, {
     seconds: s.seconds,
     measure: s.measure,
-    cache: s.cacheDir ? { dir: s.cacheDir, modelSha256: s.modelSha256, variant: { plan: planKey, rewrite: s.variantKey, level: isTuned ? 'tuned' : level } } : undefined,
+    cache: s.cacheDir ? { dir: s.cacheDir, modelSha256: s.modelSha256, variant: { plan: planKey, rewrite: s.variantKey, level: isTunedLevel ? 'tuned' : level, labels: variants.map((v) => v.label) } } : undefined,
   });
   const d = decided.decision;
   const rewritten = results.get(d.chosen) ?? s.rewritten;
@@ -238,7 +276,9 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
   const chosen = d.candidates.find((c) => c.label === d.chosen)!;
   if (decided.slowerAt.length > 0) {
     causes = await explainSlowdown(s.float, rewritten.model, decided.variant.accuracyLevel);
-    const at = decided.slowerAt.map((b) => `${(chosen.ratios[d.batchSizes.indexOf(b)]).toFixed(2)}x at batch ${b}`).join(', ');
+    const at = decided.slowerAt
+      .map((b) => `${chosen.ratios[d.batchSizes.indexOf(b)].toFixed(2)}x at batch ${b}${decided.clearlySlowerAt.includes(b) ? '' : ' (within this run\'s noise: faster in over 1 of 4 rounds)'}`)
+      .join(', ');
     const others = d.candidates.filter((c) => c.label !== d.chosen && c.label !== 'float').map((c) => `${c.label} ${c.ratios.map((r) => `${r.toFixed(2)}x`).join('/')}`);
     warnings.push(
       `the quantized model is SLOWER than float on this machine (${d.chosen}: ${at}; ${d.rounds} interleaved rounds${others.length ? `; also measured ${others.join(', ')}` : ''})${causes.length ? `: ${causes.join('; ')}` : ''}`,
@@ -256,5 +296,6 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
     seconds: d.seconds,
     loadAverage: d.loadAverage,
   };
-  return { rewritten, accuracyLevel: chosenLevel, ...(isTuned ? { tuning: d } : {}), latency, warnings };
+  const isTuned = variants.length > 1;
+  return { rewritten, plan: plans.get(d.chosen) ?? s.plan, accuracyLevel: chosenLevel, ...(isTuned ? { tuning: d } : {}), latency, warnings };
 }

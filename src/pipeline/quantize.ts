@@ -11,6 +11,7 @@ import {
   QuantizeOptionsSchema,
   flattenIssues,
   readDocument,
+  writeDocument,
   type CalibrationTable,
   type LayerRecord,
   type Plan,
@@ -19,13 +20,15 @@ import {
   type QuantizeSettings,
   type QuantizeSummary,
 } from '../documents/index.js';
-import { GateError, UsageError } from '../errors.js';
-import { checkOutputPath } from '../files.js';
+import { GateError, QtoolError, UsageError } from '../errors.js';
+import { latencyCacheDir } from '../bench/index.js';
+import { checkOutputPath, sha256 } from '../files.js';
 import { saveModel, type Model } from '../onnx/index.js';
-import { applyPlan, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
+import { applyPlan, foldBatchNorms, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
 import { prepareRecovery } from './recovery.js';
 import { meetBudget, prepareBudget, type QuantizeProgress } from './budget.js';
 import { checkTableCovers, planCalibrationTensors } from './calibration-plan.js';
+import { DEFAULT_ACCURACY_LEVEL, latencyStep } from './formats.js';
 import { modelContext } from './model-context.js';
 import { checkFidelity, optimizedOpCounts } from './verify.js';
 
@@ -67,7 +70,10 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   const progress = callbacks.onProgress ?? (() => {});
   if (opts.data && opts.calib) throw new UsageError('E_OPTION_CONFLICT', '--data and --calib are alternatives: give one');
   const ctx = modelContext(source);
-  const { model } = ctx;
+  // `model` is what is calibrated and rewritten (BatchNormalization folded into its Conv); ctx.model,
+  // the input as given, stays the float reference of the fidelity and latency checks.
+  const folded = opts.foldBatchNorm ? foldBatchNorms(ctx.model) : undefined;
+  const model = folded?.model ?? ctx.model;
   const plan = opts.plan ? readDocument(opts.plan, PlanSchema) : uniformPlan({ bits: opts.bits, mode: resolveMode(opts), blockSize: opts.blockSize, groupSize: opts.groupSize, symmetric: opts.symmetric, weightClip: opts.weightClip });
   if (plan.mode === 'static' && !opts.data && !opts.calib) {
     throw new UsageError('E_OPTION_CONFLICT', 'static quantization needs calibration data: give --data or --calib, or use --mode dynamic');
@@ -78,6 +84,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   const out = opts.output ?? defaultQuantizedPath(model.file, opts.bits);
   if (path.resolve(out) === path.resolve(model.file)) throw new UsageError('E_OUTPUT_EXISTS', `${out}: output would overwrite the input model`);
   checkOutputPath(out, { force: Boolean(opts.force) });
+  if (opts.savePlan) checkOutputPath(opts.savePlan, { force: Boolean(opts.force) });
 
   let rewriteOpts: ApplyPlanOptions = {
     activationType: opts.activationType,
@@ -91,7 +98,8 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   if (opts.maxDrop === undefined && (opts.eval || opts.evalLabels || opts.metric)) {
     throw new UsageError('E_FLAG', `${opts.eval ? '--eval' : opts.evalLabels ? '--eval-labels' : '--metric'}: expected --max-drop (the budget it measures), got none`);
   }
-  const budget = opts.maxDrop !== undefined ? await prepareBudget(ctx, opts, plan) : undefined;
+  const work = folded && folded.folded.length > 0 ? modelContext(model) : ctx;
+  const budget = opts.maxDrop !== undefined ? await prepareBudget(work, opts, plan) : undefined;
   const calibSamples = budget?.calibSamples ?? opts.samples;
   let table: CalibrationTable | undefined;
   let calibration: QuantizeSummary['calibration'];
@@ -141,10 +149,47 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
 
   let finalPlan = qPlan;
   let budgetSummary: QuantizeBudget | undefined;
-  if (budget) ({ plan: finalPlan, summary: budgetSummary } = await meetBudget(ctx, { opts, plan: qPlan, table, rewrite: rewriteOpts, req: budget, progress }));
+  if (budget) ({ plan: finalPlan, summary: budgetSummary } = await meetBudget(work, { opts, plan: qPlan, table, rewrite: rewriteOpts, req: budget, progress }));
 
   progress({ stage: 'rewrite' });
-  const rewritten = applyPlan(qModel, finalPlan, table, qModel === model ? { ...rewriteOpts, index: ctx.index } : rewriteOpts);
+  const recordedLevel = opts.accuracyLevel ?? finalPlan.tuning?.accuracyLevel;
+  let rewritten = applyPlan(qModel, finalPlan, table, { ...rewriteOpts, ...(qModel === model ? { index: work.index } : {}), ...(recordedLevel === undefined ? {} : { accuracyLevel: recordedLevel }) });
+  let accuracyLevel = recordedLevel ?? DEFAULT_ACCURACY_LEVEL;
+  let latency: QuantizeSummary['latency'];
+  const latencyWarnings: string[] = [];
+  let step: Awaited<ReturnType<typeof latencyStep>> | undefined;
+  if (opts.bench) {
+    // Float vs the planned rewrite (and its format candidates), interleaved and time-bounded.
+    progress({ stage: 'latency' });
+    try {
+      step = await latencyStep({
+        float: ctx.model,
+        rewritten,
+        rewriteAtLevel: (level) => applyPlan(qModel, finalPlan, table, { ...rewriteOpts, accuracyLevel: level }),
+        rewriteWithPlan: budget || !opts.keepSlowFloat ? undefined : (p) => applyPlan(qModel, p, table, { ...rewriteOpts, accuracyLevel }),
+        plan: finalPlan,
+        accuracyLevel: opts.accuracyLevel,
+        data: opts.data,
+        batchSize: opts.batchSize,
+        seconds: opts.tuneSeconds,
+        cacheDir: opts.latencyCache ? latencyCacheDir() : undefined,
+        modelSha256: ctx.sha256,
+        variantKey: { rewriteOpts, foldBatchNorm: opts.foldBatchNorm, table: table ? sha256(JSON.stringify(table.tensors)) : null },
+      });
+    } catch (err) {
+      // The check must not fail the run: a model the latency feeds cannot drive (random inputs of a
+      // model that needs real ones) is written unmeasured, and the summary says so.
+      if (!(err instanceof QtoolError)) throw err;
+      latencyWarnings.push(`latency not measured (${err.message.split('\n')[0].slice(0, 200)}); give --data with real samples, or --no-bench`);
+    }
+  }
+  if (step) {
+    rewritten = step.rewritten;
+    accuracyLevel = step.accuracyLevel;
+    if (step.tuning) finalPlan = { ...step.plan, tuning: step.tuning };
+    latency = step.latency;
+    latencyWarnings.push(...step.warnings);
+  }
 
   if (budgetSummary) {
     // Layers the budget kept higher say so, instead of the rewriter's "plan: float for this layer".
@@ -153,16 +198,17 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   }
 
   progress({ stage: 'verify' });
-  const optimizedOps = await optimizedOpCounts(rewritten.model, out, opts.accuracyLevel);
+  const optimizedOps = await optimizedOpCounts(rewritten.model, out, accuracyLevel);
 
   progress({ stage: 'save' });
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   const saved = saveModel(rewritten.model, out, { externalData: opts.externalData });
+  if (opts.savePlan) writeDocument(opts.savePlan, finalPlan);
 
   let fidelity: QuantizeSummary['fidelity'];
   if (opts.data && opts.fidelitySamples > 0) {
     progress({ stage: 'fidelity' });
-    fidelity = await checkFidelity(model, out, opts.data, opts.fidelitySamples, opts.batchSize);
+    fidelity = await checkFidelity(ctx.model, out, opts.data, opts.fidelitySamples, opts.batchSize);
   }
 
   const inputBytes = ctx.sizeBytes;
@@ -177,11 +223,17 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     sizeRatio: inputBytes > 0 ? outputBytes / inputBytes : 0,
     byOpType: byOpType(rewritten.summary.layers),
     layers: rewritten.summary.layers,
-    notes: [...recoveryNotes, ...rewritten.summary.notes],
+    notes: [
+      ...latencyWarnings.map((w) => `WARNING: ${w}`),
+      ...(folded && folded.folded.length > 0 ? [`folded ${folded.folded.length} BatchNormalization node(s) into the Conv before them (--no-fold-batch-norm keeps them)`] : []),
+      ...recoveryNotes,
+      ...rewritten.summary.notes,
+    ],
     ...(calibration ? { calibration } : {}),
     runtime: { loaded: true, optimizedOps },
     ...(fidelity ? { fidelity } : {}),
     ...(budgetSummary ? { budget: budgetSummary } : {}),
+    ...(latency ? { latency } : {}),
   };
   return { summary, file: out, plan: finalPlan, table };
 }

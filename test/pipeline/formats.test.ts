@@ -88,11 +88,14 @@ describe('decideFormat (injected measurement)', () => {
     expect((await decideFormat(mlp, nbitsVariants(false), batches, { seconds: 1, measure })).decision.chosen).toBe('matmul-nbits acc 0');
   });
 
-  test('slower only within the noise (lower quartile ≤ 1) is not reported as slower', async () => {
+  test('slower only within the noise (lower quartile ≤ 1) is still reported, marked as within the noise', async () => {
     const measure = fakeMeasure({ float: 1, 'matmul-nbits acc 4': 1.05, 'matmul-nbits acc 0': 1.1 }, { float: 1, 'matmul-nbits acc 4': 0.97, 'matmul-nbits acc 0': 1.02 });
     const r = await decideFormat(mlp, nbitsVariants(), batches, { seconds: 1, measure });
     expect(r.decision.chosen).toBe('matmul-nbits acc 4');
-    expect(r.slowerAt).toEqual([]);
+    expect(r.slowerAt).toEqual([1, 8]);
+    expect(r.clearlySlowerAt).toEqual([]);
+    const faster = await decideFormat(mlp, nbitsVariants(), batches, { seconds: 1, measure: fakeMeasure({ float: 1, 'matmul-nbits acc 4': 0.95, 'matmul-nbits acc 0': 1.1 }) });
+    expect(faster.slowerAt).toEqual([]);
   });
 
   test('the measurement is cached by model hash, variant and machine; a cached decision is marked and not re-measured', async () => {
@@ -173,5 +176,45 @@ describe('latencyStep', () => {
     expect(r.warnings).toHaveLength(1);
     expect(r.warnings[0]).toMatch(/SLOWER than float .*matmul-nbits acc 0: 1\.30x at batch 1, 1\.30x at batch 8.*also measured matmul-nbits acc 4 1\.40x\/1\.40x.*MatMulNBits/);
     expect(r.latency.causes.join(' ')).toMatch(/MatMulNBits/);
+  });
+});
+
+describe('latencyStep, static: layers profiled slower quantized than float', () => {
+  test('a candidate keeps them float; it is written (and its plan returned) only when it measures faster', async () => {
+    const cnn = loadModel(FMNIST.cnn);
+    const { minmaxTable } = await import('../rewrite/helpers.js');
+    const { readNpy } = await import('../../src/data/index.js');
+    const x = readNpy(FMNIST.calibX);
+    const table = await minmaxTable(cnn, [{ input: { ...x, dims: [32, 1, 28, 28], data: (x.data as Float32Array).subarray(0, 32 * 784) } as never }]);
+    const plan = uniformPlan({ bits: 8, mode: 'static' });
+    const convs = quantizableLayers(new GraphIndex(cnn.proto.graph!, cnn.file)).filter((l) => l.opType === 'Conv');
+    const slowId = convs[1].id;
+    // QLinearConv nodes are named <conv>_token_<n>; float NCHWc convs after the tensor they produce.
+    const profile = async () => [
+      convs.map((l) => ({ name: `${l.node.output[0]}_nchwc`, opType: 'Conv', microsPerRun: 100 })),
+      convs.map((l) => ({ name: `${l.node.name}_token_1`, opType: 'QLinearConv', microsPerRun: l.id === slowId ? 500 : 40 })),
+    ];
+    const label = 'static-qdq, 1 slow layer float';
+    const input = {
+      float: cnn,
+      rewritten: applyPlan(cnn, plan, table, {}),
+      rewriteAtLevel: () => applyPlan(cnn, plan, table, {}),
+      rewriteWithPlan: (p: typeof plan) => applyPlan(cnn, p, table, {}),
+      profile,
+      plan,
+      data: FMNIST.calibX,
+      batchSize: 8,
+      seconds: 1,
+      modelSha256: 'x',
+      variantKey: {},
+    };
+    const faster = await latencyStep({ ...input, measure: fakeMeasure({ float: 1, 'static-qdq': 0.8, [label]: 0.6 }) });
+    expect(faster.latency.chosen).toBe(label);
+    expect(faster.plan.layers[slowId]).toEqual({ bits: 'float' });
+    expect(faster.rewritten.summary.layers.find((l) => l.id === slowId)?.bits).toBe('float');
+    expect(faster.tuning?.candidates.find((c) => c.label === label)?.note).toMatch(new RegExp(`${slowId} 0\\.50 vs 0\\.10 ms`));
+    const slower = await latencyStep({ ...input, measure: fakeMeasure({ float: 1, 'static-qdq': 0.8, [label]: 0.9 }) });
+    expect(slower.latency.chosen).toBe('static-qdq');
+    expect(slower.plan.layers[slowId]).toBeUndefined();
   });
 });

@@ -34,6 +34,11 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--exclude-node <names>', field: 'excludeNodes' },
   { flag: '--include-node <names>', field: 'includeNodes' },
   { flag: '--no-fold', field: 'foldActivations', kind: 'negate' },
+  { flag: '--no-fold-batch-norm', field: 'foldBatchNorm', kind: 'negate' },
+  { flag: '--no-bench', field: 'bench', kind: 'negate' },
+  { flag: '--tune-seconds <s>', field: 'tuneSeconds' },
+  { flag: '--no-latency-cache', field: 'latencyCache', kind: 'negate' },
+  { flag: '--save-plan <file>', field: 'savePlan' },
   { flag: '-o, --output <file>', field: 'output' },
   { flag: '--force', field: 'force' },
   { flag: '--external-data', field: 'externalData' },
@@ -98,6 +103,12 @@ export function register(program: Command): void {
       const fused = api.fusedKernels(s.runtime.optimizedOps);
       lines.push('');
       lines.push(`onnxruntime loaded it; integer kernels: ${fused.length ? fused.map(([op, n]) => `${op} ${n}`).join(', ') : 'none'}`);
+      if (s.latency) {
+        const l = s.latency;
+        const how = l.source === 'cache' ? 'from the latency cache' : l.source === 'plan' ? 'format from --plan' : `${l.rounds} interleaved rounds, ${l.seconds.toFixed(1)} s, load ${l.loadAverage.toFixed(1)}`;
+        lines.push(`latency vs float at batch ${l.batchSizes.join(' / ')} (${how}):`);
+        for (const c of l.candidates) if (c.label !== 'float') lines.push(`  ${c.label === l.chosen ? '*' : ' '} ${c.label}: ${c.ratios.map((r) => `${r.toFixed(2)}x`).join(' / ')}${c.label === l.chosen ? ' (written)' : ''}`);
+      }
       if (s.fidelity) {
         lines.push('');
         lines.push(`fidelity on ${s.fidelity.samples} samples:`);
