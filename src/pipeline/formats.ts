@@ -240,10 +240,19 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
   }
   const batches = await latencyBatches(s.float, s.data, s.batchSize);
   const plans = new Map<string, Plan>([[label, s.plan]]);
-  if (s.plan.mode === 'static' && s.rewriteWithPlan && !s.plan.tuning) {
-    // Layers whose quantized kernel (QLinearConv, …) the profiler times above their float kernel.
-    const big = batches[batches.length - 1];
-    const [fp, qp] = await (s.profile ?? ((f, q, b) => profileNodes([{ label: 'float', source: f }, { label: 'quantized', source: q }], b.feeds)))(s.float, s.rewritten.model, big);
+  const { tuning: _old, ...planKey } = s.plan;
+  const decide = (vs: readonly FormatVariant[]) =>
+    decideFormat(s.float, vs, batches, {
+      seconds: s.seconds,
+      measure: s.measure,
+      cache: s.cacheDir ? { dir: s.cacheDir, modelSha256: s.modelSha256, variant: { plan: planKey, rewrite: s.variantKey, level: isTunedLevel ? 'tuned' : level, labels: vs.map((v) => v.label) } } : undefined,
+    });
+  let decided = await decide(variants);
+  if (decided.slowerAt.length > 0 && s.plan.mode === 'static' && s.rewriteWithPlan && !s.plan.tuning) {
+    // Slower than float: try keeping float the layers whose quantized kernel (QLinearConv, …) the
+    // profiler times above their float kernel, and keep that only if it then measures faster.
+    // Profiled at the smallest batch, a few runs (bounded); the candidate is timed at every batch size.
+    const [fp, qp] = await (s.profile ?? ((f, q, b) => profileNodes([{ label: 'float', source: f }, { label: 'quantized', source: q }], b.feeds, { runs: 5, warmup: 1 })))(s.float, s.rewritten.model, batches[0]);
     const quantized = new Set(s.rewritten.summary.layers.filter((l) => l.bits !== 'float').map((l) => l.id));
     const slow = layerCosts(s.float, fp, qp).filter((c) => quantized.has(c.id) && c.quantizedMicros > c.floatMicros);
     if (slow.length > 0 && slow.length < quantized.size) {
@@ -260,14 +269,9 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
           return r.model;
         },
       });
+      decided = await decide(variants);
     }
   }
-  const { tuning: _old, ...planKey } = s.plan;
-  const decided = await decideFormat(s.float, variants, batches, {
-    seconds: s.seconds,
-    measure: s.measure,
-    cache: s.cacheDir ? { dir: s.cacheDir, modelSha256: s.modelSha256, variant: { plan: planKey, rewrite: s.variantKey, level: isTunedLevel ? 'tuned' : level, labels: variants.map((v) => v.label) } } : undefined,
-  });
   const d = decided.decision;
   const rewritten = results.get(d.chosen) ?? s.rewritten;
   const chosenLevel = decided.variant.accuracyLevel ?? level;
@@ -280,8 +284,9 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
       .map((b) => `${chosen.ratios[d.batchSizes.indexOf(b)].toFixed(2)}x at batch ${b}${decided.clearlySlowerAt.includes(b) ? '' : ' (within this run\'s noise: faster in over 1 of 4 rounds)'}`)
       .join(', ');
     const others = d.candidates.filter((c) => c.label !== d.chosen && c.label !== 'float').map((c) => `${c.label} ${c.ratios.map((r) => `${r.toFixed(2)}x`).join('/')}`);
+    const hint = s.plan.mode === 'static' && !s.rewriteWithPlan ? '; --keep-slow-float tries keeping float the layers profiled slower quantized' : '';
     warnings.push(
-      `the quantized model is SLOWER than float on this machine (${d.chosen}: ${at}; ${d.rounds} interleaved rounds${others.length ? `; also measured ${others.join(', ')}` : ''})${causes.length ? `: ${causes.join('; ')}` : ''}`,
+      `the quantized model is SLOWER than float on this machine (${d.chosen}: ${at}; ${d.rounds} interleaved rounds${others.length ? `; also measured ${others.join(', ')}` : ''})${causes.length ? `: ${causes.join('; ')}` : ''}${hint}`,
     );
   }
   const latency: QuantizeLatency = {

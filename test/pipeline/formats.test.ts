@@ -180,7 +180,7 @@ describe('latencyStep', () => {
 });
 
 describe('latencyStep, static: layers profiled slower quantized than float', () => {
-  test('a candidate keeps them float; it is written (and its plan returned) only when it measures faster', async () => {
+  test('when the default is slower than float, a candidate keeps them float; it is written (and its plan returned) only when it measures faster', async () => {
     const cnn = loadModel(FMNIST.cnn);
     const { minmaxTable } = await import('../rewrite/helpers.js');
     const { readNpy } = await import('../../src/data/index.js');
@@ -208,13 +208,19 @@ describe('latencyStep, static: layers profiled slower quantized than float', () 
       modelSha256: 'x',
       variantKey: {},
     };
-    const faster = await latencyStep({ ...input, measure: fakeMeasure({ float: 1, 'static-qdq': 0.8, [label]: 0.6 }) });
+    const faster = await latencyStep({ ...input, measure: fakeMeasure({ float: 1, 'static-qdq': 1.2, [label]: 0.6 }) });
     expect(faster.latency.chosen).toBe(label);
     expect(faster.plan.layers[slowId]).toEqual({ bits: 'float' });
     expect(faster.rewritten.summary.layers.find((l) => l.id === slowId)?.bits).toBe('float');
     expect(faster.tuning?.candidates.find((c) => c.label === label)?.note).toMatch(new RegExp(`${slowId} 0\\.50 vs 0\\.10 ms`));
-    const slower = await latencyStep({ ...input, measure: fakeMeasure({ float: 1, 'static-qdq': 0.8, [label]: 0.9 }) });
+    const slower = await latencyStep({ ...input, measure: fakeMeasure({ float: 1, 'static-qdq': 1.2, [label]: 1.3 }) });
     expect(slower.latency.chosen).toBe('static-qdq');
     expect(slower.plan.layers[slowId]).toBeUndefined();
+    // Already faster than float: fully quantized stays, nothing is profiled.
+    let profiled = 0;
+    const fast = await latencyStep({ ...input, profile: async () => (profiled++, profile()), measure: fakeMeasure({ float: 1, 'static-qdq': 0.8, [label]: 0.1 }) });
+    expect(fast.latency.chosen).toBe('static-qdq');
+    expect(fast.latency.candidates.map((c) => c.label)).toEqual(['float', 'static-qdq']);
+    expect(profiled).toBe(0);
   });
 });

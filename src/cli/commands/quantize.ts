@@ -37,6 +37,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--no-fold-batch-norm', field: 'foldBatchNorm', kind: 'negate' },
   { flag: '--no-bench', field: 'bench', kind: 'negate' },
   { flag: '--tune-seconds <s>', field: 'tuneSeconds' },
+  { flag: '--keep-slow-float', field: 'keepSlowFloat' },
   { flag: '--no-latency-cache', field: 'latencyCache', kind: 'negate' },
   { flag: '--save-plan <file>', field: 'savePlan' },
   { flag: '-o, --output <file>', field: 'output' },
