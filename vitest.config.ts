@@ -1,3 +1,5 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,5 +10,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    // quantize's latency cache goes to a folder of this run, not the user's ~/.cache/qtool.
+    env: { QTOOL_CACHE_DIR: path.join(os.tmpdir(), `qtool-test-latency-cache-${process.pid}`) },
   },
 });

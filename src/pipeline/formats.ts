@@ -286,7 +286,7 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
     const others = d.candidates.filter((c) => c.label !== d.chosen && c.label !== 'float').map((c) => `${c.label} ${c.ratios.map((r) => `${r.toFixed(2)}x`).join('/')}`);
     const hint = s.plan.mode === 'static' && !s.rewriteWithPlan ? '; --keep-slow-float tries keeping float the layers profiled slower quantized' : '';
     warnings.push(
-      `the quantized model is SLOWER than float on this machine (${d.chosen}: ${at}; ${d.rounds} interleaved rounds${others.length ? `; also measured ${others.join(', ')}` : ''})${causes.length ? `: ${causes.join('; ')}` : ''}${hint}`,
+      `the quantized model is SLOWER than float on this machine (${d.chosen}: ${at}; ${d.isCached ? 'from the latency cache' : `${d.rounds} interleaved rounds`}${others.length ? `; also measured ${others.join(', ')}` : ''})${causes.length ? `: ${causes.join('; ')}` : ''}${hint}`,
     );
   }
   const latency: QuantizeLatency = {
