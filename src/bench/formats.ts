@@ -35,7 +35,7 @@ export function latencyMachine(threads: number): LatencyMachine {
  * Where measured latencies are cached: $QTOOL_CACHE_DIR, else $XDG_CACHE_HOME/qtool, else
  * ~/.cache/qtool. The file is latency-cache.json; deleting it only costs a re-measurement.
  */
-export function latencyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+export function latencyCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
   if (env.QTOOL_CACHE_DIR) return env.QTOOL_CACHE_DIR;
   if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'qtool');
   return path.join(os.homedir(), '.cache', 'qtool');
