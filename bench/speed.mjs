@@ -68,7 +68,7 @@ for (const m of models) {
     console.error(lines[lines.length - 1]);
   }
 }
-console.log(`CPU: ${b.cpuDescription()}; onnxruntime-node ${rt.runtimeVersion()}; 1 intra-op thread; ${SECONDS} s of timed runs per row; load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after (other processes share the cores: compare ratios within a row only).\n`);
+console.log(`CPU: ${b.cpuDescription()}; onnxruntime-node ${rt.ortVersion()}; 1 intra-op thread; ${SECONDS} s of timed runs per row; load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after (other processes share the cores: compare ratios within a row only).\n`);
 console.log(lines.join('\n'));
 if (notes.length) console.log(`\n${notes.join('\n')}`);
 fs.rmSync(dir, { recursive: true, force: true });

@@ -236,7 +236,6 @@ export {
 export {
   modelSha256,
   openMatMulSession,
-  runtimeVersion,
   Session,
   type MatMulSession,
   type SessionOptions,

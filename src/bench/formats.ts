@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FormatDecision, LatencyMachine, MeasuredCandidate } from '../documents/index.js';
 import { sha256, writeFileAtomic } from '../files.js';
-import { runtimeVersion } from '../runtime/index.js';
+import { ortVersion } from '../runtime/index.js';
 
 /** CPU features that change which onnxruntime kernels run (int8 dot products, wide vectors). */
 const CPU_FEATURES = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_int8', 'asimddp', 'i8mm', 'sve'];
@@ -28,7 +28,7 @@ export function cpuDescription(): string {
 }
 
 export function latencyMachine(threads: number): LatencyMachine {
-  return { cpu: cpuDescription(), onnxruntime: runtimeVersion(), threads };
+  return { cpu: cpuDescription(), onnxruntime: ortVersion(), threads };
 }
 
 /**

@@ -176,7 +176,3 @@ export function ortVersion(): string {
   return ort.env.versions.common ?? ort.env.versions.node ?? 'unknown';
 }
 
-/** The onnxruntime-node version in use (e.g. "1.30.0"). */
-export function runtimeVersion(): string {
-  return ort.env.versions.node ?? ort.env.versions.common ?? 'unknown';
-}
