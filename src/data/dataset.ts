@@ -26,6 +26,11 @@ import { convertDtype, isFiniteRange, isFloatDType } from './convert.js';
 import { typedFromBytes } from './npy.js';
 import { npyArray, npzArrays, type StoredArray } from './npz.js';
 import { formatDims, hasBatchAxis, modelInputSpecs, type InputSpec } from './specs.js';
+import { audioSource, isAudioFile, listAudio, planAudio } from './audio.js';
+import { feedLabel, feedSource, isFeedSource, labelsFromSource, type FeedLike, type FeedSource, type LabelSource } from './feeds.js';
+import { imageSource, isImageFile, listImageFolder } from './images.js';
+import { formatPreprocess, hasNormalization, normalizeArray, planImage, type Preprocess } from './preprocess.js';
+import { planText, scanTextFile, textSource, type TextPadding } from './text.js';
 
 export interface OpenDatasetOptions {
   /** Use at most the first N samples. */
@@ -41,6 +46,18 @@ export interface OpenDatasetOptions {
    * unlisted dynamic dims are RANDOM_DYNAMIC_DIM (32); a batch axis always gets one sample per row.
    */
   randomDims?: Readonly<Record<string, number>>;
+  /** Images: resize/fit/layout/channels; images, audio and .npy/.npz arrays: scale/mean/std (see preprocess.ts). */
+  preprocess?: Preprocess;
+  /** Audio: the model's sample rate, window and hop (see audio.ts). */
+  sampleRate?: number;
+  window?: number;
+  hop?: number;
+  /** Text: a Hugging Face tokenizer.json for JSON Lines of {"text": …} (see text.ts). */
+  tokenizer?: string;
+  maxLength?: number;
+  padding?: TextPadding;
+  /** In-memory labels for an in-memory data source. */
+  labels?: LabelSource;
 }
 
 /** Default size of a dynamic (non-batch) dim in `random` data. */
@@ -50,8 +67,11 @@ export const RANDOM_DATA_WARNING = 'calibrating on random data: ranges from rand
 
 export interface Dataset {
   readonly inputs: readonly InputSpec[];
-  /** Samples that batches() will read (after maxSamples), before any non-finite samples are skipped. */
-  readonly sampleCount: number;
+  /**
+   * Samples that batches() will read (after maxSamples), before any non-finite samples are skipped;
+   * undefined for a stream (an iterable or function of feeds) until a batches() pass has finished.
+   */
+  readonly sampleCount: number | undefined;
   /** One line: where the data comes from and what it holds. */
   readonly description: string;
   /** Notes the caller should show (random data, rounding, dropped samples). */
@@ -64,9 +84,22 @@ export interface Dataset {
   samplesIn(feeds: Feeds): number;
   /** Feeds of up to `batchSize` samples, produced lazily; each call starts from the first sample. */
   batches(batchSize: number): AsyncIterable<Feeds>;
+  /** Class ids per sample (int64 [samples]) when the data carries them: ImageFolder class sub-folders. */
+  readonly labels?: Tensor;
+  /** Per sample, its file relative to the data folder (image/audio folders): the keys of CSV labels. */
+  readonly sampleKeys?: readonly string[];
+  /** Class names by id (ImageFolder sub-folders, sorted). */
+  readonly classes?: readonly string[];
 }
 
-interface Layout {
+/** Labels and keys a source knows up front, cut to the samples read. */
+export interface SampleInfo {
+  labels?: Tensor;
+  sampleKeys?: readonly string[];
+  classes?: readonly string[];
+}
+
+export interface Layout {
   readonly spec: InputSpec;
   readonly batched: boolean;
   /** Declared dims of one sample (without the batch axis). */
@@ -74,14 +107,14 @@ interface Layout {
 }
 
 /** A run of consecutive samples, converted to the inputs' dtypes, each array shaped [count, ...sample]. */
-interface Chunk {
+export interface Chunk {
   readonly label: string;
   readonly first: number;
   readonly count: number;
   readonly arrays: ReadonlyMap<string, Tensor>;
 }
 
-type ChunkSource = (chunkSize: number, budget: { left: number }, notes: Set<string>) => AsyncGenerator<Chunk>;
+export type ChunkSource = (chunkSize: number, budget: { left: number }, notes: Set<string>) => AsyncGenerator<Chunk>;
 
 interface StackInfo {
   stacked: boolean;
@@ -89,7 +122,7 @@ interface StackInfo {
   sampleDims: number[];
 }
 
-function layoutOf(spec: InputSpec): Layout {
+export function layoutOf(spec: InputSpec): Layout {
   const batched = hasBatchAxis(spec);
   return { spec, batched, sampleSpec: batched ? spec.dims.slice(1) : spec.dims };
 }
@@ -155,7 +188,7 @@ function arraySet(file: string, arrays: readonly StoredArray[], layouts: readonl
   return { file, count: Math.max(count, 0), arrays: out };
 }
 
-function arraySetSource(set: ArraySet, layouts: readonly Layout[]): ChunkSource {
+function arraySetSource(set: ArraySet, layouts: readonly Layout[], pre?: Preprocess): ChunkSource {
   return async function* (chunkSize, budget, notes) {
     const readers = new Map<string, ReturnType<StoredArray['open']>>();
     try {
@@ -168,7 +201,7 @@ function arraySetSource(set: ArraySet, layouts: readonly Layout[]): ChunkSource 
           const per = numElements(info.sampleDims);
           const bytes = await readers.get(l.spec.name)!.read(k * per * (DTYPES[arr.header.dtype].bits / 8));
           const raw = makeTensor(arr.header.dtype, [k, ...info.sampleDims], typedFromBytes(arr.header.dtype, bytes));
-          arrays.set(l.spec.name, convertDtype(raw, l.spec.dtype, { file: set.file, input: l.spec.name, notes }));
+          arrays.set(l.spec.name, normalizeArray(raw, l.spec.dtype, pre, { file: set.file, input: l.spec.name, notes }));
         }
         budget.left -= k;
         yield { label: set.file, first: s, count: k, arrays };
@@ -301,15 +334,31 @@ class StreamDataset implements Dataset {
 
   constructor(
     readonly inputs: readonly InputSpec[],
-    readonly sampleCount: number,
+    private count: number | undefined,
     readonly description: string,
     private readonly sources: readonly ChunkSource[],
     private readonly label: string,
     private readonly skipNonfinite: boolean,
     warnings: readonly string[],
+    info: SampleInfo = {},
+    /** Samples to read at most when the count is not known up front (streams). */
+    private readonly limit = Infinity,
   ) {
     this.layouts = inputs.map(layoutOf);
     this.warnings.push(...warnings);
+    const n = count ?? Infinity;
+    const l = info.labels;
+    if (l) this.labels = l.dims[0] > n ? makeTensor(l.dtype, [n, ...l.dims.slice(1)], l.data.slice(0, (l.data.length / l.dims[0]) * n) as never) : l;
+    if (info.sampleKeys) this.sampleKeys = info.sampleKeys.slice(0, n);
+    if (info.classes) this.classes = info.classes;
+  }
+
+  readonly labels?: Tensor;
+  readonly sampleKeys?: readonly string[];
+  readonly classes?: readonly string[];
+
+  get sampleCount(): number | undefined {
+    return this.count;
   }
 
   effectiveBatchSize(requested: number): number {
@@ -328,7 +377,7 @@ class StreamDataset implements Dataset {
     const batchSize = this.effectiveBatchSize(requested);
     const fixedBatch = this.layouts.some((l) => typeof l.spec.dims[0] === 'number') && this.layouts.every((l) => l.batched) && batchSize > 1;
     const notes = new Set<string>();
-    const budget = { left: this.sampleCount };
+    const budget = { left: this.count ?? this.limit };
     this.skipped = 0;
     let yielded = 0;
     let cur: { sig: string; n: number; dims: Map<string, number[]>; bufs: Map<string, Tensor['data']> } | undefined;
@@ -395,6 +444,7 @@ class StreamDataset implements Dataset {
       } else yield flush();
     }
     for (const n of notes) if (!this.warnings.includes(n)) this.warnings.push(n);
+    this.count ??= yielded + this.skipped;
     if (yielded === 0) {
       throw new InputError('E_DATA_EMPTY', this.skipped > 0 ? `all ${this.skipped} samples hold NaN or Inf values: expected at least one finite sample` : 'expected at least one sample, got 0', {
         file: this.label,
@@ -431,22 +481,40 @@ function sniffKind(file: string): 'npy' | 'npz' | 'jsonl' | undefined {
   return undefined;
 }
 
-function describeSamples(layouts: readonly Layout[], count: number): string {
+function describeSamples(layouts: readonly Layout[], count: number | undefined): string {
   const parts = layouts.map((l) => `${l.spec.name} ${formatDims(l.batched ? ['batch', ...l.sampleSpec] : l.sampleSpec)} ${l.spec.dtype}`);
-  return `${count} sample${count === 1 ? '' : 's'} of ${parts.join(', ')}`;
+  return `${count === undefined ? '' : `${count} `}sample${count === 1 ? '' : 's'} of ${parts.join(', ')}`;
+}
+
+/** Samples in one in-memory feed (from its dims only), for the count of an array of feeds. */
+function feedCount(feed: FeedLike, layouts: readonly Layout[], i: number): number {
+  const l = layouts[0];
+  const t = feed?.[l.spec.name];
+  if (!t || !Array.isArray(t.dims)) return 0; // reported when read
+  return stackInfo(t.dims, l, feedLabel(i)).count;
 }
 
 /**
  * Open calibration data for a model: a path to .npy/.npz/.jsonl data or a folder of .npy/.npz files,
  * or the literal 'random'. Headers are read and checked now; values are read lazily by batches().
  */
-export async function openDataset(source: string, model: Model, opts: OpenDatasetOptions = {}): Promise<Dataset> {
+export async function openDataset(source: string | FeedSource, model: Model, opts: OpenDatasetOptions = {}): Promise<Dataset> {
   const inputs = modelInputSpecs(model);
   if (inputs.length === 0) throw new ModelError('E_FEED_SHAPE', 'the model has no inputs to feed', { file: model.file });
   const layouts = inputs.map(layoutOf);
   const max = opts.maxSamples ?? Infinity;
   if (!(max >= 1)) throw new InputError('E_DATA_EMPTY', `maxSamples must be at least 1, got ${opts.maxSamples}`);
   const skip = opts.skipNonfinite ?? false;
+
+  if (typeof source !== 'string') {
+    if (!isFeedSource(source)) throw new InputError('E_DATA_FORMAT', `expected data as a path, "random", an array, an iterable or a function of feeds, got ${source === null ? 'null' : typeof source}`);
+    const count = Array.isArray(source) ? Math.min(max, (source as readonly FeedLike[]).reduce((a, f, i) => a + feedCount(f, layouts, i), 0)) : Number.isFinite(max) ? undefined : undefined;
+    const labels = opts.labels !== undefined ? await labelsFromSource(opts.labels) : undefined;
+    const convert = (t: Tensor, l: Layout, where: string, untyped: boolean, notes: Set<string>) => (untyped && !hasNormalization(opts.preprocess) ? convertDtype(t, l.spec.dtype, { file: where, input: l.spec.name, untyped, notes }) : normalizeArray(t, l.spec.dtype, opts.preprocess, { file: where, input: l.spec.name, untyped, notes }));
+    const stack = (dims: readonly number[], l: Layout, where: string) => stackInfo(dims, l, where);
+    const what = Array.isArray(source) ? `${source.length} feeds in memory` : typeof source === 'function' ? 'feeds from a function' : 'feeds from an iterable';
+    return new StreamDataset(inputs, count, `${what}: ${describeSamples(layouts, count)}`, [feedSource(source, layouts, convert, stack)], 'data', skip, [], { labels }, max);
+  }
 
   if (source === 'random') {
     const count = Math.min(opts.randomSamples ?? (Number.isFinite(max) ? max : RANDOM_DEFAULT_SAMPLES), max);
@@ -460,15 +528,43 @@ export async function openDataset(source: string, model: Model, opts: OpenDatase
   } catch (err) {
     throw new InputError('E_READ', describeFsError(err, 'cannot read data'), { file: source, cause: err });
   }
-  const finish = (count: number, sources: ChunkSource[], what: string, warnings: string[] = []): Dataset => {
+  const finish = (count: number, sources: ChunkSource[], what: string, warnings: string[] = [], info: SampleInfo = {}): Dataset => {
     if (count === 0) throw new InputError('E_DATA_EMPTY', 'expected at least one sample, got 0', { file: source });
     const n = Math.min(count, max);
-    return new StreamDataset(inputs, n, `${source} (${what}): ${describeSamples(layouts, n)}${n < count ? ` (first ${n} of ${count})` : ''}`, sources, source, skip, warnings);
+    return new StreamDataset(inputs, n, `${source} (${what}): ${describeSamples(layouts, n)}${n < count ? ` (first ${n} of ${count})` : ''}`, sources, source, skip, warnings, info);
   };
+
+  const single = (what: string): Layout => {
+    if (layouts.length !== 1) throw new InputError('E_DATA_MISSING', `${what} feed one input, the model has ${layouts.length} (${layouts.map((l) => l.spec.name).join(', ')})`, { file: source });
+    return layouts[0];
+  };
+  const images = stat.isDirectory() && listDataDir(source).length === 0 ? listImageFolder(source) : undefined;
+  const isImage = !stat.isDirectory() && isImageFile(path.basename(source));
+  if (images || isImage) {
+    const l = single('images');
+    const plan = planImage(l.spec, opts.preprocess, source);
+    const files = images ? images.files : [source];
+    const keys = images ? images.keys : [path.basename(source)];
+    const notes = plan.assumed.length ? [`images: assumed --preprocess ${formatPreprocess(plan.recipe)} (inferred: ${plan.assumed.join(', ')})`] : [];
+    const convert = (t: Tensor, file: string) => (t.dtype === l.spec.dtype || l.spec.dtype === 'float32' || l.spec.dtype === 'uint8' ? t : convertDtype(makeTensor('float32', t.dims, t.data as Float32Array), l.spec.dtype, { file, input: l.spec.name }));
+    const classes = images?.classes;
+    const what = classes ? `${files.length} images in ${classes.length} class folders` : `${files.length} image${files.length === 1 ? '' : 's'}`;
+    const labels = images?.labels ? makeTensor('int64', [images.labels.length], BigInt64Array.from(images.labels, (v) => BigInt(v))) : undefined;
+    return finish(files.length, [imageSource(files, l.spec.name, plan, convert)], what, notes, { labels, sampleKeys: keys, classes });
+  }
+  const audio = stat.isDirectory() ? (listDataDir(source).length === 0 ? listAudio(source, true) : []) : isAudioFile(path.basename(source)) ? [source] : [];
+  if (audio.length > 0) {
+    const l = single('audio files');
+    const plan = planAudio(audio, stat.isDirectory() ? source : path.dirname(source), l, opts);
+    const count = plan.counts.reduce((a, b) => a + b, 0);
+    const keys = plan.keys.flatMap((k, i) => Array.from({ length: plan.counts[i] }, () => k));
+    const what = `${audio.length} WAV file${audio.length === 1 ? '' : 's'} at ${plan.rate} Hz, ${plan.window ? `windows of ${plan.window}, hop ${plan.hop}` : 'whole files'}`;
+    return finish(count, [audioSource(plan, l.spec.name, l.spec.dtype, opts.preprocess)], what, [...plan.notes], { sampleKeys: keys });
+  }
 
   if (stat.isDirectory()) {
     const names = listDataDir(source);
-    if (names.length === 0) throw new InputError('E_DATA_EMPTY', 'folder holds no .npy or .npz files: expected at least one sample', { file: source });
+    if (names.length === 0) throw new InputError('E_DATA_EMPTY', 'folder holds no .npy/.npz, image (PNG/JPEG/WebP, or class sub-folders of them) or .wav files: expected at least one sample', { file: source });
     const sets: ArraySet[] = [];
     for (const name of names) {
       const file = path.join(source, name);
@@ -478,14 +574,19 @@ export async function openDataset(source: string, model: Model, opts: OpenDatase
     const count = sets.reduce((s, x) => s + x.count, 0);
     return finish(
       count,
-      sets.map((s) => arraySetSource(s, layouts)),
+      sets.map((s) => arraySetSource(s, layouts, opts.preprocess)),
       `folder of ${names.length} files`,
     );
   }
   const kind = sniffKind(source);
   if (kind === 'npy' || kind === 'npz') {
     const set = arraySet(source, kind === 'npy' ? [npyArray(source)] : npzArrays(source), layouts, kind === 'npy');
-    return finish(set.count, [arraySetSource(set, layouts)], kind);
+    return finish(set.count, [arraySetSource(set, layouts, opts.preprocess)], kind);
+  }
+  if (kind === 'jsonl' && opts.tokenizer) {
+    const plan = await planText(model, layouts, { tokenizer: opts.tokenizer, maxLength: opts.maxLength, padding: opts.padding }, source);
+    const scan = await scanTextFile(source);
+    return finish(scan.count, [textSource(source, layouts, plan)], `JSON Lines text, ${path.basename(opts.tokenizer)}, ${plan.padding === 'max-length' ? `padded to ${plan.maxLength}` : `up to ${plan.maxLength}`} tokens`, [...plan.notes], { labels: scan.labels });
   }
   if (kind === 'jsonl') return finish(await countJsonlRecords(source), [jsonlSource(source, layouts)], 'JSON Lines');
   throw new InputError('E_DATA_FORMAT', 'unknown data format: expected an .npy, .npz or .jsonl file, a folder of .npy/.npz files, or "random"', { file: source });

@@ -3,3 +3,11 @@ export { readNpz, writeNpz, npyArray, npzArrays, readStoredArray, type StoredArr
 export * from './specs.js';
 export * from './convert.js';
 export * from './dataset.js';
+export * from './preprocess.js';
+export { IMAGE_EXTENSIONS, decodeImage, isImageFile, listImageFolder, pixelsToTensor, type ImageFolder } from './images.js';
+export { decodeWav, encodeWav, readWav, readWavHeader, type WavAudio, type WavHeader } from './wav.js';
+export { resample, type ResampleOptions } from './resample.js';
+export { isAudioFile, type AudioOptions } from './audio.js';
+export { DEFAULT_MAX_LENGTH, TEXT_PADDINGS, TEXT_ROLES, encodeText, loadTokenizer, textRole, type LoadedTokenizer, type TextOptions, type TextPadding, type TextRole } from './text.js';
+export { isFeedSource, labelsFromSource, tensorFromLike, type FeedLike, type FeedSource, type LabelSource, type TensorLike, type TypedArrayLike } from './feeds.js';
+export { readLabelFile, readLabelsCsv, type LabelTarget } from './labels.js';
