@@ -158,7 +158,7 @@ describe('openDataset', () => {
       ['extra input', () => npz('extra.npz', { input: makeTensor('float32', [1, 1, 28, 28]), mask: makeTensor('float32', [1]) }), 'E_DATA_EXTRA', /extra\.npz: array "mask" is not a model input: expected only "input"/],
       ['not data', () => text('x.bin', 'hello'), 'E_DATA_FORMAT', /x\.bin: unknown data format/],
       ['missing file', () => path.join(dir, 'nope.npy'), 'E_READ', /nope\.npy: no such file/],
-      ['empty folder', () => folder('emptydir'), 'E_DATA_EMPTY', /emptydir: folder holds no \.npy or \.npz files/],
+      ['empty folder', () => folder('emptydir'), 'E_DATA_EMPTY', /emptydir: folder holds no \.npy\/\.npz, image .* or \.wav files/],
     ];
     function npy(name: string, t: Tensor): string {
       const f = path.join(dir, name);
