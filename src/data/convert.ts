@@ -5,7 +5,7 @@
  * - float → float is allowed; narrowing (float64 → float32, float32 → float16) rounds and adds a note.
  * - int/bool → int/bool is allowed when every value fits the target; otherwise E_DATA_DTYPE names the value.
  * - int/bool → float and float → int/bool are refused (E_DATA_DTYPE): uint8 images for a float input
- *   must be converted and normalised first. JSON Lines numbers are untyped, so they may become integers
+ *   need a preprocessing recipe (scale/mean/std, see preprocess.ts) or converting first. JSON Lines numbers are untyped, so they may become integers
  *   when every value is integral and in range.
  */
 import { InputError } from '../errors.js';
@@ -43,7 +43,7 @@ export function convertDtype(t: Tensor, target: DType, ctx: ConvertContext): Ten
     return convertFloat(t, target);
   }
   if (srcFloat !== dstFloat && !(ctx.untyped && srcFloat)) {
-    const hint = dstFloat ? ' (convert it first, e.g. x.astype(np.float32), and normalise it as the model expects)' : ` (convert it first, e.g. x.astype(np.${target === 'bool' ? 'bool_' : target}))`;
+    const hint = dstFloat ? ' (pass --preprocess scale=…,mean=…,std=… to convert and normalise it, e.g. scale=1/255 for 8-bit pixels, or convert it first)' : ` (convert it first, e.g. x.astype(np.${target === 'bool' ? 'bool_' : target}))`;
     throw dtypeError(ctx, `expected ${target} data, got ${src}${hint}`);
   }
   // Integer targets (or untyped floats → integers): value by value with an exactness check.

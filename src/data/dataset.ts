@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { InputError, ModelError } from '../errors.js';
+import { InputError, ModelError, UsageError } from '../errors.js';
 import { describeFsError } from '../files.js';
 import type { Model } from '../onnx/index.js';
 import { DTYPES, Rng, makeTensor, numElements, type DType, type Feeds, type Tensor } from '../tensor/index.js';
@@ -30,7 +30,7 @@ import { audioSource, isAudioFile, listAudio, planAudio } from './audio.js';
 import { feedLabel, feedSource, isFeedSource, labelsFromSource, type FeedLike, type FeedSource, type LabelSource } from './feeds.js';
 import { imageSource, isImageFile, listImageFolder } from './images.js';
 import { formatPreprocess, hasNormalization, normalizeArray, planImage, type Preprocess } from './preprocess.js';
-import { planText, scanTextFile, textSource, type TextPadding } from './text.js';
+import { looksLikeText, planText, scanTextFile, textSource, type TextPadding } from './text.js';
 
 export interface OpenDatasetOptions {
   /** Use at most the first N samples. */
@@ -587,6 +587,9 @@ export async function openDataset(source: string | FeedSource, model: Model, opt
     const plan = await planText(model, layouts, { tokenizer: opts.tokenizer, maxLength: opts.maxLength, padding: opts.padding }, source);
     const scan = await scanTextFile(source);
     return finish(scan.count, [textSource(source, layouts, plan)], `JSON Lines text, ${path.basename(opts.tokenizer)}, ${plan.padding === 'max-length' ? `padded to ${plan.maxLength}` : `up to ${plan.maxLength}`} tokens`, [...plan.notes], { labels: scan.labels });
+  }
+  if (kind === 'jsonl' && !layouts.some((l) => l.spec.name === 'text') && looksLikeText(source)) {
+    throw new UsageError('E_FLAG', `${source}: records hold "text": pass --tokenizer tokenizer.json (the model's Hugging Face tokenizer) to tokenize them`);
   }
   if (kind === 'jsonl') return finish(await countJsonlRecords(source), [jsonlSource(source, layouts)], 'JSON Lines');
   throw new InputError('E_DATA_FORMAT', 'unknown data format: expected an .npy, .npz or .jsonl file, a folder of .npy/.npz files, or "random"', { file: source });

@@ -6,7 +6,10 @@
  * or as the same fields in a JSON/YAML object. Values are applied in one pass per element:
  * `y = (x * scale - mean[c]) / std[c]` with `c` the channel of the element.
  */
+import * as fs from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { InputError, UsageError } from '../errors.js';
+import { describeFsError } from '../files.js';
 import { makeTensor, type DType, type Tensor } from '../tensor/index.js';
 import { convertDtype, isFloatDType, type ConvertContext } from './convert.js';
 import { formatDims, hasBatchAxis, type InputSpec } from './specs.js';
@@ -121,6 +124,34 @@ export function parsePreprocess(text: string): Preprocess {
     else if (part.trim()) throw bad(text, `expected key=value, got "${part}"`);
   }
   return normalizePreprocess(raw, text);
+}
+
+/**
+ * `--preprocess` as given: a recipe file (.json, .yaml, .yml: an object with the recipe's fields, or
+ * with them under a `preprocess` key) or the inline `key=value,…` text.
+ */
+export function loadPreprocess(arg: string): Preprocess {
+  if (!/\.(json|ya?ml)$/i.test(arg)) return parsePreprocess(arg);
+  let text: string;
+  try {
+    text = fs.readFileSync(arg, 'utf8');
+  } catch (err) {
+    throw new InputError('E_READ', describeFsError(err, 'cannot read preprocessing recipe'), { file: arg, cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = /\.json$/i.test(arg) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new InputError('E_DOCUMENT_INVALID', `not valid ${/\.json$/i.test(arg) ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`, { file: arg, cause: err });
+  }
+  if (doc && typeof doc === 'object' && !Array.isArray(doc) && 'preprocess' in doc) doc = (doc as { preprocess: unknown }).preprocess;
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new InputError('E_DOCUMENT_INVALID', 'expected an object of preprocessing fields (resize, fit, layout, channels, scale, mean, std)', { file: arg });
+  try {
+    return normalizePreprocess(doc as Record<string, unknown>);
+  } catch (err) {
+    if (err instanceof UsageError) throw new InputError('E_DOCUMENT_INVALID', err.message.replace(/^--preprocess: /, ''), { file: arg });
+    throw err;
+  }
 }
 
 /** One line: the recipe as `--preprocess` text (what was used or assumed). */

@@ -273,3 +273,22 @@ export function textSource(file: string, layouts: readonly Layout[], plan: TextP
     }
   };
 }
+
+/** True when the first record of a JSON Lines file is `{"text": "…", …}` (text that needs a tokenizer). */
+export function looksLikeText(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(1 << 16);
+    const n = fs.readSync(fd, b, 0, b.length, 0);
+    const line = b.toString('utf8', 0, n).split(/\r?\n/).find((l) => l.trim());
+    if (!line) return false;
+    try {
+      const rec = JSON.parse(line) as Record<string, unknown>;
+      return !!rec && typeof rec === 'object' && typeof rec.text === 'string';
+    } catch {
+      return /^\s*\{\s*"text"\s*:\s*"/.test(line);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -147,3 +147,29 @@ describe('preprocess recipes and integer arrays', () => {
     expect(() => normalizeArray(t, 'float32', { mean: [1, 2, 3, 4] }, { file: 'f', input: 'x' })).toThrow(/expected a channel axis of size 4/);
   });
 });
+
+describe('preprocess recipe files', () => {
+  it('reads the same fields from JSON and YAML (top level or under preprocess:), and names the file on errors', async () => {
+    const { loadPreprocess } = await import('../../src/data/index.js');
+    const fs = await import('node:fs');
+    const dir = makeTempDir();
+    const y = path.join(dir, 'r.yaml');
+    fs.writeFileSync(y, 'preprocess:\n  resize: 224x224\n  fit: cover\n  scale: 1/255\n  mean: [0.485, 0.456, 0.406]\n  std: 0.229, 0.224, 0.225\n');
+    const j = path.join(dir, 'r.json');
+    fs.writeFileSync(j, JSON.stringify({ resize: [224, 224], fit: 'cover', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }));
+    const want = { resize: { width: 224, height: 224 }, fit: 'cover', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    expect(loadPreprocess(y)).toEqual(want);
+    expect(loadPreprocess(j)).toEqual(want);
+    expect(loadPreprocess('scale=2')).toEqual({ scale: 2 });
+    fs.writeFileSync(y, 'fit: squash\n');
+    const e = (() => {
+      try {
+        loadPreprocess(y);
+      } catch (err) {
+        return err as InputError;
+      }
+    })()!;
+    expect(e).toBeInstanceOf(InputError);
+    expect(e.message).toBe(`${y}: fit: expected one of cover, contain, fill, inside, outside, got "squash"`);
+  });
+});

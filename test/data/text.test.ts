@@ -116,3 +116,12 @@ describe('text data (JSON Lines + tokenizer.json)', () => {
     await expect(openDataset(data, pixels, { tokenizer: tok })).rejects.toThrow(/input "pixel_values" is not a text input/);
   });
 });
+
+describe('text without a tokenizer', () => {
+  it('says to pass --tokenizer', async () => {
+    const dir = makeTempDir();
+    const f = path.join(dir, 't.jsonl');
+    fs.writeFileSync(f, '{"text": "hello"}\n');
+    await expect(openDataset(f, bertLike(12))).rejects.toThrow(/records hold "text": pass --tokenizer tokenizer\.json/);
+  });
+});
