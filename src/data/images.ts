@@ -92,7 +92,8 @@ export async function decodeImage(file: string, plan: ImagePlan): Promise<Tensor
   try {
     let img = sharp(file, { failOn: 'error' });
     if (r.resize) img = img.resize(r.resize.width, r.resize.height, { fit: r.fit });
-    img = r.channels === 'gray' ? img.greyscale().toColourspace('b-w') : img.removeAlpha().toColourspace('srgb');
+    // Alpha, when present, is skipped in pixelsToTensor (a removeAlpha step costs more than the stride).
+    img = r.channels === 'gray' ? img.toColourspace('b-w') : img.toColourspace('srgb');
     raw = await img.raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     const msg = ((err as Error).message ?? String(err)).split('\n')[0];
@@ -100,24 +101,28 @@ export async function decodeImage(file: string, plan: ImagePlan): Promise<Tensor
   }
   const { width: w, height: h, channels: got } = raw.info;
   const c = plan.channelCount;
-  if (got !== c) throw new InputError('E_DATA_FORMAT', `decoded ${got} channels: expected ${c} (channels=${r.channels})`, { file });
-  return pixelsToTensor(new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.length), w, h, plan);
+  if (got !== c && got !== c + 1) throw new InputError('E_DATA_FORMAT', `decoded ${got} channels: expected ${c} (channels=${r.channels})`, { file });
+  return pixelsToTensor(new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.length), w, h, plan, got);
 }
 
-/** Interleaved 8-bit pixels (H×W×C, RGB or gray) → the plan's layout, channel order and dtype. */
-export function pixelsToTensor(px: Uint8Array, w: number, h: number, plan: ImagePlan): Tensor {
+/**
+ * Interleaved 8-bit pixels (H×W×stride, RGB or gray first, any alpha after) → the plan's layout,
+ * channel order and dtype.
+ */
+export function pixelsToTensor(px: Uint8Array, w: number, h: number, plan: ImagePlan, stride = plan.channelCount): Tensor {
   const r = plan.recipe;
   const c = plan.channelCount;
+  const st = stride;
   const hw = w * h;
   const dims = r.layout === 'nchw' ? [1, c, h, w] : [1, h, w, c];
   // Source channel for each output channel (bgr reverses).
   const srcCh = r.channels === 'bgr' ? [2, 1, 0] : [0, 1, 2];
   if (plan.dtype === 'uint8') {
     const out = new Uint8Array(hw * c);
-    if (r.layout === 'nhwc' && r.channels !== 'bgr') out.set(px);
+    if (r.layout === 'nhwc' && r.channels !== 'bgr' && st === c) out.set(px);
     else
       for (let i = 0; i < hw; i++)
-        for (let k = 0; k < c; k++) out[r.layout === 'nchw' ? k * hw + i : i * c + k] = px[i * c + srcCh[k]];
+        for (let k = 0; k < c; k++) out[r.layout === 'nchw' ? k * hw + i : i * c + k] = px[i * st + srcCh[k]];
     return makeTensor('uint8', dims, out);
   }
   const { a, b } = affineOf(r, c, '');
@@ -133,15 +138,15 @@ export function pixelsToTensor(px: Uint8Array, w: number, h: number, plan: Image
     const [s0, s1, s2] = srcCh;
     const p1 = hw;
     const p2 = 2 * hw;
-    for (let i = 0, j = 0; i < hw; i++, j += 3) {
+    for (let i = 0, j = 0; i < hw; i++, j += st) {
       out[i] = l0[px[j + s0]];
       out[p1 + i] = l1[px[j + s1]];
       out[p2 + i] = l2[px[j + s2]];
     }
   } else if (r.layout === 'nchw') {
-    for (let i = 0; i < hw; i++) out[i] = lut[px[i]];
+    for (let i = 0; i < hw; i++) out[i] = lut[px[i * st]];
   } else {
-    for (let i = 0; i < hw; i++) for (let k = 0; k < c; k++) out[i * c + k] = lut[k * 256 + px[i * c + srcCh[k]]];
+    for (let i = 0; i < hw; i++) for (let k = 0; k < c; k++) out[i * c + k] = lut[k * 256 + px[i * st + srcCh[k]]];
   }
   if (plan.dtype === 'float32') return makeTensor('float32', dims, out);
   if (plan.dtype === 'float64') return makeTensor('float64', dims, Float64Array.from(out));

@@ -147,6 +147,25 @@ describe('image folders', () => {
     expect(e3.message).toMatch(/images feed an input of shape \[N, C, H, W\]/);
   });
 
+  it('RGBA PNGs drop alpha; a grayscale JPEG feeds an RGB input (channels replicated)', async () => {
+    const mixed = path.join(dir, 'mixed');
+    fs.mkdirSync(mixed);
+    const rgba = Buffer.alloc(W * H * 4);
+    const px = pixels(W, H, 1);
+    for (let i = 0; i < W * H; i++) {
+      rgba.set(px.subarray(i * 3, i * 3 + 3), i * 4);
+      rgba[i * 4 + 3] = 7;
+    }
+    await sharp(rgba, { raw: { width: W, height: H, channels: 4 } }).png().toFile(path.join(mixed, 'a.png'));
+    await sharp(Buffer.alloc(W * H, 200), { raw: { width: W, height: H, channels: 1 } }).jpeg().toFile(path.join(mixed, 'b.jpg'));
+    const model = identityModel([{ name: 'x', dtype: 'uint8', dims: ['N', 3, H, W] }]);
+    const [b] = await collect(await openDataset(mixed, model), 2);
+    const d = b.x.data as Uint8Array;
+    for (let c = 0; c < 3; c++) for (let i = 0; i < W * H; i++) expect(d[c * W * H + i]).toBe(px[i * 3 + c]);
+    expect(Math.abs(d[3 * W * H + 5] - 200)).toBeLessThanOrEqual(1);
+    expect(Math.abs(d[5 * W * H + 5] - 200)).toBeLessThanOrEqual(1);
+  });
+
   it('pixelsToTensor: NHWC float with one mean for all channels', () => {
     const plan = planImage({ name: 'x', dtype: 'float32', dims: ['N', 2, 1, 3] }, { layout: 'nhwc', scale: 2, mean: [1] }, 'f');
     const t = pixelsToTensor(Uint8Array.from([1, 2, 3, 4, 5, 6]), 1, 2, plan);
