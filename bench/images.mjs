@@ -62,7 +62,7 @@ try {
   console.log(`${N} JPEGs 500×375 q90 (${(bytes / N / 1024).toFixed(0)} KiB each) written in ${((performance.now() - t0) / 1000).toFixed(1)} s; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}, sharp.concurrency()=${sharp.concurrency()}, ${os.cpus().length} cores`);
   const preprocess = q.parsePreprocess('resize=224x224,fit=cover,layout=nchw,channels=rgb,scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225');
   const rows = [];
-  for (const width of [16, 32, 64]) {
+  for (const width of (process.env.WIDTHS ?? "16,32,64").split(",").map(Number)) {
     const model = buildCnnModel({ size: 224, width, classes: 1000, name: `cnn224_w${width}` });
     const ds = await q.openDataset(dir, model, { preprocess });
     // 1. Decode + preprocess alone (the batches are built and dropped).

@@ -112,6 +112,8 @@ export interface Chunk {
   readonly first: number;
   readonly count: number;
   readonly arrays: ReadonlyMap<string, Tensor>;
+  /** Values known finite (decoded pixels, audio, token ids): the NaN/Inf scan is skipped. */
+  readonly isFinite?: boolean;
 }
 
 export type ChunkSource = (chunkSize: number, budget: { left: number }, notes: Set<string>) => AsyncGenerator<Chunk>;
@@ -402,7 +404,7 @@ class StreamDataset implements Dataset {
         const sig = this.layouts.map((l) => dims.get(l.spec.name)!.join('x')).join('|');
         for (let s = 0; s < chunk.count; s++) {
           let finite = true;
-          for (const l of this.layouts) {
+          for (const l of chunk.isFinite ? [] : this.layouts) {
             const t = chunk.arrays.get(l.spec.name)!;
             if (!isFloatDType(t.dtype)) continue;
             const per = t.data.length / chunk.count;
@@ -508,7 +510,7 @@ export async function openDataset(source: string | FeedSource, model: Model, opt
 
   if (typeof source !== 'string') {
     if (!isFeedSource(source)) throw new InputError('E_DATA_FORMAT', `expected data as a path, "random", an array, an iterable or a function of feeds, got ${source === null ? 'null' : typeof source}`);
-    const count = Array.isArray(source) ? Math.min(max, (source as readonly FeedLike[]).reduce((a, f, i) => a + feedCount(f, layouts, i), 0)) : Number.isFinite(max) ? undefined : undefined;
+    const count = Array.isArray(source) ? Math.min(max, (source as readonly FeedLike[]).reduce((a, f, i) => a + feedCount(f, layouts, i), 0)) : undefined;
     const labels = opts.labels !== undefined ? await labelsFromSource(opts.labels) : undefined;
     const convert = (t: Tensor, l: Layout, where: string, untyped: boolean, notes: Set<string>) => (untyped && !hasNormalization(opts.preprocess) ? convertDtype(t, l.spec.dtype, { file: where, input: l.spec.name, untyped, notes }) : normalizeArray(t, l.spec.dtype, opts.preprocess, { file: where, input: l.spec.name, untyped, notes }));
     const stack = (dims: readonly number[], l: Layout, where: string) => stackInfo(dims, l, where);

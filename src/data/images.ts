@@ -178,7 +178,7 @@ export function imageSource(files: readonly string[], input: string, plan: Image
       const t = convert(await pending.shift()!, files[i]);
       fill();
       budget.left -= 1;
-      const chunk: Chunk = { label: files[i], first: i, count: 1, arrays: new Map([[input, t]]) };
+      const chunk: Chunk = { label: files[i], first: i, count: 1, arrays: new Map([[input, t]]), isFinite: true };
       yield chunk;
     }
   };

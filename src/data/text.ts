@@ -268,7 +268,7 @@ export function textSource(file: string, layouts: readonly Layout[], plan: TextP
         arrays.set(l.spec.name, l.spec.dtype === 'int32' ? raw : l.spec.dtype.startsWith('float') ? convertDtype(makeTensor('float32', [1, e.length], Float32Array.from(data)), l.spec.dtype, { file: where, input: l.spec.name }) : convertDtype(raw, l.spec.dtype, { file: where, input: l.spec.name, notes }));
       }
       budget.left -= 1;
-      const chunk: Chunk = { label: where, first: first++, count: 1, arrays };
+      const chunk: Chunk = { label: where, first: first++, count: 1, arrays, isFinite: true };
       yield chunk;
     }
   };
