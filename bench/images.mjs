@@ -59,6 +59,7 @@ try {
   const t0 = performance.now();
   await writeJpegs(dir);
   const bytes = fs.readdirSync(dir).reduce((s, n) => s + fs.statSync(path.join(dir, n)).size, 0);
+  console.log(`load average at start ${os.loadavg()[0].toFixed(1)}; onnxruntime: qtool's default session (1 intra-op thread)`);
   console.log(`${N} JPEGs 500×375 q90 (${(bytes / N / 1024).toFixed(0)} KiB each) written in ${((performance.now() - t0) / 1000).toFixed(1)} s; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}, sharp.concurrency()=${sharp.concurrency()}, ${os.cpus().length} cores`);
   const preprocess = q.parsePreprocess('resize=224x224,fit=cover,layout=nchw,channels=rgb,scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225');
   const rows = [];
@@ -88,12 +89,12 @@ try {
     rows.push({ width, macs: macsOf(width), decode, ort, both, calib });
   }
   console.log(`\nbatch ${BATCH}, ${N} images; ratio = decode+preprocess / onnxruntime pass`);
-  console.log('| model (MACs/image) | decode+preprocess wall / CPU ms | ORT pass wall / CPU ms | ratio wall / CPU | streamed decode+ORT wall ms | overhead vs ORT alone | calibrate minmax wall ms |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| model (MACs/image) | decode+preprocess wall / CPU ms | ORT pass wall / CPU ms | CPU ms per image: decode / ORT | ratio wall / CPU | streamed decode+ORT wall ms | overhead vs ORT alone | calibrate minmax wall ms |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const f = (m) => `${m.wallMs.toFixed(0)} / ${m.cpuMs.toFixed(0)}`;
     console.log(
-      `| cnn224 width ${r.width} (${(r.macs / 1e6).toFixed(0)} M) | ${f(r.decode)} | ${f(r.ort)} | ${(r.decode.wallMs / r.ort.wallMs).toFixed(2)}x / ${(r.decode.cpuMs / r.ort.cpuMs).toFixed(2)}x | ${r.both.wallMs.toFixed(0)} | ${((r.both.wallMs / r.ort.wallMs - 1) * 100).toFixed(0)}% | ${r.calib.wallMs.toFixed(0)} |`,
+      `| cnn224 width ${r.width} (${(r.macs / 1e6).toFixed(0)} M) | ${f(r.decode)} | ${f(r.ort)} | ${(r.decode.cpuMs / N).toFixed(2)} / ${(r.ort.cpuMs / N).toFixed(2)} | ${(r.decode.wallMs / r.ort.wallMs).toFixed(2)}x / ${(r.decode.cpuMs / r.ort.cpuMs).toFixed(2)}x | ${r.both.wallMs.toFixed(0)} | ${((r.both.wallMs / r.ort.wallMs - 1) * 100).toFixed(0)}% | ${r.calib.wallMs.toFixed(0)} |`,
     );
   }
 } finally {

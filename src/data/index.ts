@@ -11,3 +11,5 @@ export { isAudioFile, type AudioOptions } from './audio.js';
 export { DEFAULT_MAX_LENGTH, TEXT_PADDINGS, TEXT_ROLES, encodeText, loadTokenizer, textRole, type LoadedTokenizer, type TextOptions, type TextPadding, type TextRole } from './text.js';
 export { isFeedSource, labelsFromSource, tensorFromLike, type FeedLike, type FeedSource, type LabelSource, type TensorLike, type TypedArrayLike } from './feeds.js';
 export { readLabelFile, readLabelsCsv, type LabelTarget } from './labels.js';
+export { resolveLabels } from './labels.js';
+export { dataOpenOptions, type DataReadOptions } from './read-options.js';

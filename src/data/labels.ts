@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { describeFsError } from '../files.js';
 import { makeTensor, type Tensor } from '../tensor/index.js';
+import { labelsFromSource, type LabelSource } from './feeds.js';
 import { readLabels } from './npy.js';
 
 /** What the data says about its samples, for matching CSV rows. */
@@ -108,4 +109,14 @@ export function readLabelsCsv(file: string, target: LabelTarget = {}, notes?: Se
 /** Labels from a file: .csv (matched to the data, see readLabelsCsv) or an integer .npy. */
 export function readLabelFile(file: string, target: LabelTarget = {}, notes?: Set<string>): Tensor {
   return file.toLowerCase().endsWith('.csv') ? readLabelsCsv(file, target, notes) : readLabels(file);
+}
+
+/**
+ * The labels of a dataset: a file (.npy or .csv matched to the data), in-memory labels, or — when
+ * none is given — the labels the data carries itself (ImageFolder class folders, JSONL `label`).
+ */
+export async function resolveLabels(labels: string | LabelSource | undefined, dataset: LabelTarget & { readonly labels?: Tensor }, notes?: Set<string>): Promise<Tensor | undefined> {
+  if (labels === undefined) return dataset.labels;
+  if (typeof labels === 'string') return readLabelFile(labels, dataset, notes);
+  return labelsFromSource(labels);
 }
