@@ -596,3 +596,14 @@ export async function openDataset(source: string | FeedSource, model: Model, opt
   if (kind === 'jsonl') return finish(await countJsonlRecords(source), [jsonlSource(source, layouts)], 'JSON Lines');
   throw new InputError('E_DATA_FORMAT', 'unknown data format: expected an .npy, .npz or .jsonl file, a folder of .npy/.npz files, or "random"', { file: source });
 }
+
+/**
+ * The number of samples a dataset holds: known up front for files, counted with one pass for a stream
+ * of feeds (which runs the caller's iterable once more; a one-shot iterator then cannot be read again).
+ */
+export async function countSamples(ds: Dataset): Promise<number> {
+  if (ds.sampleCount !== undefined) return ds.sampleCount;
+  let n = 0;
+  for await (const f of ds.batches(64)) n += ds.samplesIn(f);
+  return ds.sampleCount ?? n;
+}

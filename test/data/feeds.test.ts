@@ -173,3 +173,17 @@ describe('preprocess recipe files', () => {
     expect(e.message).toBe(`${y}: fit: expected one of cover, contain, fill, inside, outside, got "squash"`);
   });
 });
+
+describe('countSamples', () => {
+  it('counts a stream with one pass, then knows it', async () => {
+    const { countSamples } = await import('../../src/data/index.js');
+    let runs = 0;
+    const ds = await openDataset(function* () {
+      runs++;
+      for (let i = 0; i < 5; i++) yield feed(i, false);
+    }, model());
+    expect(await countSamples(ds)).toBe(5);
+    expect(await countSamples(ds)).toBe(5);
+    expect(runs).toBe(1);
+  });
+});
