@@ -111,6 +111,8 @@ export {
   CalibrationSummarySchema,
   CalibrationTableSchema,
   CandidateBitsSchema,
+  DataOptionsSchema,
+  DataSourceSchema,
   DOCUMENT_SCHEMAS,
   documentJsonSchema,
   EvalGateSchema,
@@ -213,23 +215,41 @@ export {
   type SearchSettings,
   type SensitivityLoss,
   type SensitivityOptions,
+  type DataOptions,
+  type DataSource,
   type SensitivityReport,
   type SensitivitySettings,
   type TensorRange,
 } from './documents/index.js';
 
-/** Data: datasets (.npy/.npz/folder/.jsonl/random) as batches of feeds. */
+/**
+ * Data: datasets (.npy/.npz/.jsonl, folders of arrays, images or WAV files, tokenized text, random, or
+ * feeds in memory) as batches of feeds; preprocessing recipes; label files.
+ */
 export {
+  countSamples,
+  decodeWav,
+  encodeWav,
+  formatPreprocess,
+  loadPreprocess,
   modelInputSpecs,
   openDataset,
+  parsePreprocess,
+  readLabelFile,
   readLabels,
   readNpy,
   readNpz,
+  resample,
   writeNpy,
   writeNpz,
   type Dataset,
+  type FeedLike,
+  type FeedSource,
   type InputSpec,
+  type LabelSource,
   type OpenDatasetOptions,
+  type Preprocess,
+  type TensorLike,
 } from './data/index.js';
 
 /** Runtime: the onnxruntime-node session. */

@@ -22,8 +22,8 @@ function reductionOptimization(tensorCount: number): 'all' | 'disabled' {
 export interface CalibrateProgress {
   /** Samples processed so far. */
   done: number;
-  /** Samples the dataset will provide. */
-  total: number;
+  /** Samples the dataset will provide (undefined for a stream of feeds of unknown length). */
+  total: number | undefined;
 }
 
 export interface CalibrateCallbacks {

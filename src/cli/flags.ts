@@ -83,9 +83,9 @@ export interface FlagSpec {
    * How the text becomes the field's value (default from the schema field's type): 'string' as is;
    * 'number' through flagParser.number (with `number` options); 'choice' checked against the schema's
    * choices; 'boolean' a switch; 'negate' a `--no-x` switch that sets the field false; 'list' a
-   * comma-separated repeatable list.
+   * comma-separated repeatable list; 'pairs' a repeatable NAME=N (a record of positive integers).
    */
-  kind?: 'string' | 'number' | 'choice' | 'boolean' | 'negate' | 'list';
+  kind?: 'string' | 'number' | 'choice' | 'boolean' | 'negate' | 'list' | 'pairs';
   number?: NumberFlagOptions;
   /** Extra help after the schema's description (e.g. what the CLI accepts beyond the library). */
   note?: string;
@@ -119,7 +119,10 @@ function fieldOf(schema: OptionSchema, spec: FlagSpec): SchemaField {
 function innerOf(field: SchemaField): { type: string; choices?: readonly (string | number)[] } {
   let f = field;
   while (f.def?.type !== 'array' && !f.options && typeof f.unwrap === 'function') f = f.unwrap();
-  const choices = f.options?.map((o) => (typeof o === 'object' && o !== null && 'value' in o ? (o as { value: string | number }).value : (o as string | number)));
+  // A union of literals (or an enum) has choices; a union of other types (string | feeds) has none.
+  const values = f.options?.map((o) => (typeof o === 'object' && o !== null && 'value' in o ? (o as { value: unknown }).value : o));
+  const choices = values?.every((v) => typeof v === 'string' || typeof v === 'number') ? (values as (string | number)[]) : undefined;
+  if (f.options && !choices) return { type: 'string' };
   return { type: f.def?.type ?? 'unknown', choices };
 }
 
@@ -127,6 +130,7 @@ function kindOf(field: SchemaField, spec: FlagSpec): NonNullable<FlagSpec['kind'
   if (spec.kind) return spec.kind;
   const { type, choices } = innerOf(field);
   if (type === 'array') return 'list';
+  if (type === 'record') return 'pairs';
   if (type === 'boolean') return 'boolean';
   if (type === 'number') return 'number';
   if (choices && choices.every((c) => typeof c === 'number')) return 'number';
@@ -159,8 +163,9 @@ export function flagHelp(schema: OptionSchema, spec: FlagSpec): string {
   if (choices && kind !== 'negate' && kind !== 'boolean') parts[0] += `: ${choices.join(' | ')}`;
   if (spec.note) parts.push(spec.note);
   if (kind === 'list') parts.push('(comma-separated, repeatable)');
+  if (kind === 'pairs') parts.push('(repeatable)');
   const d = defaultOf(field);
-  if (kind !== 'negate' && kind !== 'boolean' && kind !== 'list' && d !== undefined) parts.push(`(default ${String(d)})`);
+  if (kind !== 'negate' && kind !== 'boolean' && kind !== 'list' && kind !== 'pairs' && d !== undefined) parts.push(`(default ${String(d)})`);
   if (kind === 'list' && Array.isArray(d) && d.length > 0) parts.push(`(default ${d.join(',')})`);
   return parts.filter(Boolean).join(' ');
 }
@@ -207,6 +212,7 @@ export function addFlags<C extends FlagCommand>(cmd: C, schema: OptionSchema, ta
     const kind = kindOf(fieldOf(schema, spec), spec);
     // No initial value: an absent list flag stays undefined and the schema's default applies.
     if (kind === 'list') cmd.option(spec.flag, help, collectList);
+    else if (kind === 'pairs') cmd.option(spec.flag, help, (v: string, prev: string[] = []) => [...prev, v]);
     else if (spec.isRequired) cmd.requiredOption(spec.flag, help);
     else cmd.option(spec.flag, help);
     for (const alias of spec.aliases ?? []) {
@@ -249,6 +255,16 @@ export function readFlags(flags: FlagValues, schema: OptionSchema, table: readon
       case 'list':
         out[spec.field] = listItems(name, raw as string[], field, spec, parser);
         break;
+      case 'pairs': {
+        const rec: Record<string, number> = {};
+        for (const p of raw as string[]) {
+          const m = /^([^=]+)=(\d+)$/.exec(p);
+          if (!m || Number(m[2]) < 1) throw parser.usage(`${name}: expected NAME=positive integer, got "${p}"`);
+          rec[m[1]] = Number(m[2]);
+        }
+        out[spec.field] = rec;
+        break;
+      }
       case 'string':
         out[spec.field] = String(raw);
         break;
@@ -256,3 +272,19 @@ export function readFlags(flags: FlagValues, schema: OptionSchema, table: readon
   }
   return out;
 }
+
+/**
+ * The data flags every command that reads data shares (documents/data-options.ts: help text and
+ * defaults live there): preprocessing, audio, text, and the dims of random data.
+ */
+export const DATA_FLAGS: readonly FlagSpec[] = [
+  { flag: '--preprocess <recipe>', field: 'preprocess', kind: 'string' },
+  { flag: '--sample-rate <hz>', field: 'sampleRate' },
+  { flag: '--window <n>', field: 'window' },
+  { flag: '--hop <n>', field: 'hop' },
+  { flag: '--tokenizer <file>', field: 'tokenizer' },
+  { flag: '--max-length <n>', field: 'maxLength' },
+  { flag: '--padding <mode>', field: 'padding' },
+  { flag: '--dim <name=n>', field: 'dims' },
+];
+

@@ -3,7 +3,13 @@ import { EvalMetricSchema } from './eval-report.js';
 import { QuantizeOptionsSchema } from './quantize-options.js';
 
 /** A job's recipe: the quantize() options (output and force come from the job and the runner). */
-export const BatchRecipeSchema = QuantizeOptionsSchema.omit({ output: true, force: true });
+export const BatchRecipeSchema = QuantizeOptionsSchema.omit({ output: true, force: true }).extend({
+  // A jobs file holds paths only (in-memory feeds are for the library).
+  data: z.string().optional().describe('calibration data (.npy/.npz/.jsonl, a folder of arrays, images or WAV files)'),
+  eval: z.string().optional().describe('evaluation data for --max-drop (default: the last 25% of data, held out of calibration)'),
+  evalLabels: z.string().optional().describe('labels of the evaluation data (.npy or .csv)'),
+  preprocess: z.string().optional().describe('a preprocessing recipe: inline key=value text or a .json/.yaml file'),
+});
 export type BatchRecipe = z.output<typeof BatchRecipeSchema>;
 
 /**

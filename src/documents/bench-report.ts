@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DataOptionsSchema, DataSourceSchema } from './data-options.js';
 
 /** Options of bench() (library) and `qtool bench` (CLI). Defined once, here. */
 export const BenchOptionsSchema = z.object({
@@ -6,8 +7,9 @@ export const BenchOptionsSchema = z.object({
   warmup: z.number().int().nonnegative().default(10).describe('untimed warm-up runs before the timed ones'),
   batchSizes: z.array(z.number().int().positive()).min(1).default([1]).describe('batch sizes to measure, e.g. 1,8,32'),
   threads: z.number().int().positive().default(1).describe('onnxruntime intra-op threads'),
-  data: z.string().optional().describe('input data (.npy/.npz/folder/.jsonl); inputs are generated from the model shapes when absent'),
+  data: DataSourceSchema.optional().describe('input data (.npy/.npz/.jsonl, a folder of arrays, images or WAV files, or feeds in memory); inputs are generated from the model shapes when absent'),
   seed: z.number().int().default(0).describe('seed for generated inputs'),
+  ...DataOptionsSchema.shape,
 });
 export type BenchOptions = z.input<typeof BenchOptionsSchema>;
 export type BenchSettings = z.output<typeof BenchOptionsSchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CalibrationMethodSchema } from './calibration.js';
+import { DataOptionsSchema } from './data-options.js';
 
 /** Options of calibrate() and `qtool calibrate` (defaults and help text live here only). */
 export const CalibrateOptionsSchema = z.object({
@@ -13,6 +14,7 @@ export const CalibrateOptionsSchema = z.object({
   movingAverage: z.number().min(0).max(1).default(0).describe('minmax: 0 keeps the true min/max; c in (0, 1] tracks min += c*(batchMin - min) across batches'),
   skipNonfinite: z.boolean().default(false).describe('skip data samples holding NaN/Inf instead of failing'),
   tensors: z.array(z.string()).optional().describe('calibrate only these tensors (default: every float activation of the main graph and the float graph inputs)'),
+  ...DataOptionsSchema.shape,
 });
 export type CalibrateSettings = z.infer<typeof CalibrateOptionsSchema>;
 /** What callers may pass: every field optional. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DataOptionsSchema, DataSourceSchema, LabelSourceSchema } from './data-options.js';
 
 export const EvalMetricSchema = z
   .enum(['accuracy', 'top5', 'perplexity', 'fidelity'])
@@ -7,8 +8,8 @@ export type EvalMetric = z.infer<typeof EvalMetricSchema>;
 
 /** Options of evaluate() (library) and `qtool eval` (CLI). Defined once, here. */
 export const EvalOptionsSchema = z.object({
-  data: z.string().describe('evaluation inputs (.npy/.npz/folder)'),
-  labels: z.string().optional().describe('labels .npy: class ids (accuracy) or next-token ids (perplexity)'),
+  data: DataSourceSchema.describe('evaluation inputs (.npy/.npz/.jsonl, a folder of arrays, images or WAV files, or feeds in memory)'),
+  labels: LabelSourceSchema.optional().describe('labels .npy or .csv: class ids (accuracy) or next-token ids (perplexity); default: the class folders of an image folder, or the "label" of text records'),
   reference: z.string().optional().describe('reference (float) model: fidelity of all outputs, and the baseline for --max-drop'),
   metric: EvalMetricSchema.optional().describe('gated metric (default: accuracy with labels, perplexity for 3-D logits, fidelity with only a reference)'),
   batchSize: z.number().int().positive().default(32).describe('samples per onnxruntime run'),
@@ -21,6 +22,7 @@ export const EvalOptionsSchema = z.object({
     .nonnegative()
     .optional()
     .describe('gate: fail (exit 4) when the metric drops more than this against --reference: absolute percentage points for accuracy/top5, percent relative for perplexity/fidelity'),
+  ...DataOptionsSchema.shape,
 });
 export type EvalOptions = z.input<typeof EvalOptionsSchema>;
 export type EvalSettings = z.output<typeof EvalOptionsSchema>;

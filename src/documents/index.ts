@@ -1,4 +1,5 @@
 export * from './io.js';
+export * from './data-options.js';
 export * from './model-summary.js';
 export * from './calibration.js';
 export * from './calibrate-options.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CalibrationMethodSchema } from './calibration.js';
+import { DataOptionsSchema, DataSourceSchema, LabelSourceSchema } from './data-options.js';
 
 /**
  * Every option of `quantize()` / `qtool quantize`, defined once: the CLI reads flag help and
@@ -11,7 +12,7 @@ export const QuantizeOptionsSchema = z.object({
     .enum(['auto', 'static', 'dynamic', 'weight-only'])
     .default('auto')
     .describe('auto: static QDQ W8A8 with calibration data, dynamic W8 without, weight-only for 4 bits'),
-  data: z.string().optional().describe('calibration data (.npy/.npz/folder/.jsonl) for static quantization and the fidelity check'),
+  data: DataSourceSchema.optional().describe('calibration data (.npy/.npz/.jsonl, a folder of arrays, images or WAV files, or feeds in memory) for static quantization and the fidelity check'),
   calib: z.string().optional().describe('a calibration table (qtool.calibration/1) instead of --data'),
   method: CalibrationMethodSchema.default('minmax').describe('calibration method when --data is given'),
   samples: z.number().int().positive().default(256).describe('at most this many calibration samples'),
@@ -65,8 +66,9 @@ export const QuantizeOptionsSchema = z.object({
     .enum(['accuracy', 'agreement', 'cosine', 'sqnr'])
     .optional()
     .describe('metric of --max-drop (default: accuracy with --eval-labels, else cosine)'),
-  eval: z.string().optional().describe('evaluation data for --max-drop (default: the last 25% of --data, at least 4 samples, held out of calibration)'),
-  evalLabels: z.string().optional().describe('labels of the evaluation data (metric accuracy)'),
+  eval: DataSourceSchema.optional().describe('evaluation data for --max-drop (default: the last 25% of --data, at least 4 samples, held out of calibration)'),
+  evalLabels: LabelSourceSchema.optional().describe('labels of the evaluation data (metric accuracy): .npy or .csv (default: the class folders of an image --eval)'),
+  ...DataOptionsSchema.shape,
 });
 export type QuantizeSettings = z.infer<typeof QuantizeOptionsSchema>;
 /** The written form: every field optional. */

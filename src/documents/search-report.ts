@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DataOptionsSchema } from './data-options.js';
 import { LayerBitsSchema } from './plan.js';
 
 /** Quality metric of a configuration. */
@@ -34,6 +35,7 @@ export const SearchOptionsSchema = z.object({
   checkMonotonicity: z.boolean().default(true).describe('after bisection, evaluate k*-2 when the budget allows and refine linearly if it passes'),
   mode: z.enum(['static', 'dynamic', 'weight-only']).default('weight-only').describe('plan mode written for the rewriter'),
   blockSize: z.number().int().min(16).default(32).describe('INT4 block size (plan default)'),
+  ...DataOptionsSchema.shape,
 });
 export type SearchOptions = z.input<typeof SearchOptionsSchema>;
 export type SearchSettings = z.output<typeof SearchOptionsSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DataOptionsSchema } from './data-options.js';
 
 /** Loss between the float model's outputs and the perturbed model's outputs. */
 export const SensitivityLossSchema = z
@@ -25,6 +26,7 @@ export const SensitivityOptionsSchema = z.object({
   seed: z.number().int().default(1234).describe('seed of the subset, the probes and the patch sampling'),
   leaveOneOut: z.boolean().default(true).describe('measure the loss recovered by restoring each layer in the all-low model'),
   blockSize: z.number().int().min(16).default(32).describe('INT4 block size along the reduction axis'),
+  ...DataOptionsSchema.shape,
 });
 export type SensitivityOptions = z.input<typeof SensitivityOptionsSchema>;
 export type SensitivitySettings = z.output<typeof SensitivityOptionsSchema>;

@@ -1,3 +1,4 @@
+import { readOptionsOf, sourceName } from './data-read.js';
 import * as os from 'node:os';
 import { measureModel, modelSize, tileBatch } from '../bench/index.js';
 import { openDataset } from '../data/index.js';
@@ -33,7 +34,7 @@ export async function measureOneModel(req: BenchChildRequest): Promise<BenchChil
   const size = modelSize(model);
   const maxBatch = Math.max(...settings.batchSizes);
   const source = settings.data ?? 'random';
-  const dataset = await openDataset(source, model, { maxSamples: maxBatch, randomSamples: maxBatch, seed: settings.seed });
+  const dataset = await openDataset(source, model, { ...readOptionsOf(settings), maxSamples: maxBatch, randomSamples: maxBatch, seed: settings.seed });
   const warnings: string[] = [];
   const feeds = new Map<number, Feeds>();
   for (const requested of settings.batchSizes) {
@@ -84,9 +85,11 @@ export async function bench(models: readonly string[], options: BenchOptions = {
   if (!parsed.success) throw new UsageError('E_OPTION', `bench options: ${flattenIssues(parsed.error)}`);
   const settings = parsed.data;
   if (models.length === 0) throw new UsageError('E_FLAG', 'bench: expected at least one model, got none');
-  const isolate = callbacks.isolate ?? true;
+  // Feeds in memory cannot be sent to a child process: such a run is measured in this one.
+  const isInMemory = settings.data !== undefined && typeof settings.data !== 'string';
+  const isolate = (callbacks.isolate ?? true) && !isInMemory;
   const results: Omit<BenchModelResult, 'ratios'>[] = [];
-  const warnings: string[] = [];
+  const warnings: string[] = isInMemory && callbacks.isolate !== false ? ['in-memory data: models measured in this process one after another (feeds cannot be sent to a child process), so memory figures include the earlier models'] : [];
   let inputs: 'data' | 'generated' = settings.data ? 'data' : 'generated';
   for (const [index, file] of models.entries()) {
     callbacks.onProgress?.({ model: file, index, total: models.length, phase: 'start' });
@@ -101,7 +104,7 @@ export async function bench(models: readonly string[], options: BenchOptions = {
   return {
     kind: 'qtool.bench',
     version: 1,
-    settings: { runs: settings.runs, warmup: settings.warmup, batchSizes: settings.batchSizes, threads: settings.threads, inputs, data: settings.data, isolation: isolate ? 'process' : 'none' },
+    settings: { runs: settings.runs, warmup: settings.warmup, batchSizes: settings.batchSizes, threads: settings.threads, inputs, data: settings.data === undefined ? undefined : sourceName(settings.data), isolation: isolate ? 'process' : 'none' },
     environment: { node: process.version, platform: process.platform, arch: process.arch, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown' },
     models: results.map((m, i) => (i === 0 ? m : { ...m, ratios: benchRatios(results[0], m) })),
     warnings,

@@ -9,6 +9,8 @@ import { quantizableLayers } from '../onnx/index.js';
 import { metricDrop } from '../quant/index.js';
 import type { ApplyPlanOptions } from '../rewrite/index.js';
 import { makeEvaluator } from './evaluator.js';
+import { countSamples } from '../data/index.js';
+import { sourceName } from './data-read.js';
 import { loadData, type LoadedData } from './load-data.js';
 import type { ModelContext } from './model-context.js';
 import { parseSearchOptions, searchModel } from './search-model.js';
@@ -42,26 +44,31 @@ export const MIN_HELD_OUT_SAMPLES = 4;
  */
 export async function prepareBudget(ctx: ModelContext, opts: QuantizeSettings, plan: Plan): Promise<BudgetRequest> {
   if (opts.plan) throw new UsageError('E_OPTION_CONFLICT', '--max-drop and --plan are alternatives: --max-drop finds the plan');
-  const metric = opts.metric ?? (opts.evalLabels ? 'accuracy' : 'cosine');
+  // Labels: --eval-labels, or the evaluation data's own (image class folders, text "label").
+  const evalData = opts.eval ?? opts.data;
+  const hasLabels = opts.evalLabels !== undefined || (evalData !== undefined && (await ctx.dataset(evalData)).labels !== undefined);
+  const metric = opts.metric ?? (hasLabels ? 'accuracy' : 'cosine');
   const levels: QuantizeBudget['levels'] = opts.bits === 4 ? [8, 4] : ['float', 8];
   if (metric === 'sqnr' && opts.bits === 8) {
     throw new UsageError('E_OPTION_CONFLICT', '--metric sqnr: expected --bits 4 (the sqnr drop is relative to the all-8-bit model, so at --bits 8 it is always 0; float has no finite SQNR): use --metric cosine or agreement');
   }
-  if (metric === 'accuracy' && !opts.evalLabels) throw new UsageError('E_FLAG', '--metric accuracy: expected --eval-labels, got none');
+  if (metric === 'accuracy' && !hasLabels) throw new UsageError('E_FLAG', '--metric accuracy: expected --eval-labels, got none');
   if (opts.eval) {
     const ds = await ctx.dataset(opts.eval);
-    return { metric, levels, eval: { source: opts.eval, samples: ds.sampleCount, isHeldOut: false }, calibSamples: opts.samples };
+    return { metric, levels, eval: { source: sourceName(opts.eval, ds), samples: await countSamples(ds), isHeldOut: false }, calibSamples: opts.samples };
   }
   if (!opts.data) throw new UsageError('E_FLAG', `--max-drop: expected evaluation data (--eval, or --data to hold out a part of), got ${opts.calib ? 'only --calib' : 'neither'}`);
-  const n = (await ctx.dataset(opts.data)).sampleCount;
+  const dataDs = await ctx.dataset(opts.data);
+  const n = await countSamples(dataDs);
+  const dataName = sourceName(opts.data, dataDs);
   const heldOut = Math.max(MIN_HELD_OUT_SAMPLES, Math.floor(n / 4));
   if (n - heldOut < 1) {
-    throw new InputError('E_DATA_EMPTY', `--max-drop without --eval: expected at least ${heldOut + 1} samples (${heldOut} held out for evaluation, the rest for calibration), got ${n}: give --eval`, { file: opts.data });
+    throw new InputError('E_DATA_EMPTY', `--max-drop without --eval: expected at least ${heldOut + 1} samples (${heldOut} held out for evaluation, the rest for calibration), got ${n}: give --eval`, { file: dataName });
   }
   return {
     metric,
     levels,
-    eval: { source: `${opts.data} [${n - heldOut}:${n}]`, samples: heldOut, isHeldOut: true },
+    eval: { source: `${dataName} [${n - heldOut}:${n}]`, samples: heldOut, isHeldOut: true },
     calibSamples: Math.min(opts.samples, n - heldOut),
     heldOutFrom: n - heldOut,
   };
@@ -105,9 +112,9 @@ export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite
   };
   const loadEval = (): Promise<LoadedData> =>
     req.heldOutFrom !== undefined
-      ? loadData(opts.data!, model, { labels: opts.evalLabels, from: req.heldOutFrom, batchSize: 256 })
-      : loadData(opts.eval!, model, { labels: opts.evalLabels, batchSize: 256 });
-  if (req.eval.isHeldOut) notes.push(`evaluated on the last ${req.eval.samples} samples of ${opts.data}, held out${plan.mode === 'static' ? ` of calibration (calibrated on the first ${req.calibSamples})` : ''}; give --eval to choose the evaluation data`);
+      ? loadData(opts.data!, model, { labels: opts.evalLabels, from: req.heldOutFrom, batchSize: 256, read: ctx.dataOptions })
+      : loadData(opts.eval!, model, { labels: opts.evalLabels, batchSize: 256, read: ctx.dataOptions });
+  if (req.eval.isHeldOut) notes.push(`evaluated on the last ${req.eval.samples} samples of ${sourceName(opts.data!)}, held out${plan.mode === 'static' ? ` of calibration (calibrated on the first ${req.calibSamples})` : ''}; give --eval to choose the evaluation data`);
 
   progress({ stage: 'budget' });
   const evalData = await loadEval();
@@ -144,7 +151,7 @@ export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite
   progress({ stage: 'search' });
   const source = ctx.source;
   const loadProbes = (subset: number, seed: number): Promise<LoadedData> =>
-    opts.data ? loadData(opts.data, model, { maxSamples: req.calibSamples, subset, seed, batchSize: subset }) : loadEval();
+    opts.data ? loadData(opts.data, model, { maxSamples: req.calibSamples, subset, seed, batchSize: subset, read: ctx.dataOptions }) : loadEval();
   if (!opts.data) notes.push('sensitivity probes: the evaluation data (no --data given)');
   const core = await searchModel(
     model,

@@ -4,7 +4,8 @@
  */
 import * as path from 'node:path';
 import { calibrate, type CalibrateCallbacks } from '../calibrate/index.js';
-import { openDataset } from '../data/index.js';
+import { openDataset, type FeedSource } from '../data/index.js';
+import { readOptionsOf, withoutDataOptions } from './data-read.js';
 import { writeDocument, type CalibrateOptions, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
 import { checkOutputPath } from '../files.js';
 import { loadModel, type Model } from '../onnx/index.js';
@@ -12,8 +13,8 @@ import { UsageError } from '../errors.js';
 import { staticPlanCalibrationTensors } from './calibration-plan.js';
 
 export interface CalibrateFileOptions extends CalibrateOptions {
-  /** .npy / .npz / folder / .jsonl, or 'random'. */
-  data: string;
+  /** .npy / .npz / .jsonl, a folder of arrays, images or WAV files, 'random', or feeds in memory. */
+  data: string | FeedSource;
   /**
    * Table file (default: `<model without .onnx>.calib.json` next to the model); null: write no file, only
    * return the table (the summary's output is then '-', as `qtool calibrate -o -` prints it on stdout).
@@ -44,11 +45,13 @@ export function defaultCalibrationPath(modelPath: string): string {
  * overwrite without `force`), and return the table with a summary (plus the dataset's warnings).
  */
 export async function calibrateFile(modelPath: string, opts: CalibrateFileOptions, callbacks: CalibrateCallbacks = {}): Promise<{ table: CalibrationTable; summary: CalibrationSummary }> {
-  const { data, output, force, randomDims, randomSamples, tensorsFor, ...calibOpts } = opts;
+  const { data, output, force, randomDims, randomSamples, tensorsFor, ...withData } = opts;
+  const read = readOptionsOf(withData);
+  const calibOpts = withoutDataOptions(withData);
   const out = output === null ? null : (output ?? defaultCalibrationPath(modelPath));
   if (out !== null) checkOutputPath(out, { force: Boolean(force) });
   const model = loadModel(modelPath);
-  const dataset = await openDataset(data, model, { maxSamples: calibOpts.maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims, randomSamples });
+  const dataset = await openDataset(data, model, { ...read, maxSamples: calibOpts.maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims: randomDims ?? read.randomDims, randomSamples });
   const chosen = tensorsFor?.(model);
   const table = await calibrate(model, dataset, { ...calibOpts, ...callbacks, ...(chosen ? { tensors: chosen.tensors, tensorsFrom: chosen.from } : {}) });
   if (out !== null) writeDocument(out, table);

@@ -1,4 +1,5 @@
-import { openDataset, readLabels } from '../data/index.js';
+import { openDataset, resolveLabels } from '../data/index.js';
+import { readOptionsOf, sourceName } from './data-read.js';
 import {
   EvalOptionsSchema,
   flattenIssues,
@@ -17,7 +18,7 @@ import { toFloat32, type Tensor } from '../tensor/index.js';
 
 export interface EvalCallbacks {
   /** Samples evaluated so far. */
-  onProgress?: (event: { done: number; total: number }) => void;
+  onProgress?: (event: { done: number; total: number | undefined }) => void;
 }
 
 /** Running top-1/top-5 hits or perplexity of one model's logits. */
@@ -137,27 +138,27 @@ export async function evaluate(modelSource: string | Model, options: EvalOptions
   const parsed = EvalOptionsSchema.safeParse(options);
   if (!parsed.success) throw new UsageError('E_OPTION', `eval options: ${flattenIssues(parsed.error)}`);
   const s = parsed.data;
-  if (!s.labels && !s.reference) throw new UsageError('E_FLAG', 'eval: expected --labels and/or --reference, got neither (nothing to measure against)');
-  if ((s.metric === 'accuracy' || s.metric === 'top5' || s.metric === 'perplexity') && !s.labels) throw new UsageError('E_FLAG', `--metric ${s.metric}: expected --labels, got none`);
   if (s.metric === 'fidelity' && !s.reference) throw new UsageError('E_FLAG', '--metric fidelity: expected --reference, got none');
   if (s.maxDrop !== undefined && !s.reference) throw new UsageError('E_FLAG', '--max-drop: expected --reference (the baseline to drop from), got none');
 
   const model = typeof modelSource === 'string' ? loadModel(modelSource) : modelSource;
   const refModel = s.reference ? loadModel(s.reference) : undefined;
-  const dataset = await openDataset(s.data, model, { maxSamples: s.maxSamples });
+  const dataset = await openDataset(s.data, model, { ...readOptionsOf(s), maxSamples: s.maxSamples });
   const total = dataset.sampleCount;
-
-  let labels: Tensor | undefined;
-  if (s.labels) {
-    labels = readLabels(s.labels);
+  // Labels: a file (.npy/.csv), in memory, or the data's own (image class folders, text "label").
+  const labels: Tensor | undefined = await resolveLabels(s.labels, dataset);
+  const labelsName = typeof s.labels === 'string' ? s.labels : s.labels !== undefined ? 'labels (in memory)' : labels ? `labels of ${sourceName(s.data, dataset)}` : undefined;
+  if (!labels && !s.reference) throw new UsageError('E_FLAG', 'eval: expected --labels and/or --reference, got neither (nothing to measure against)');
+  if ((s.metric === 'accuracy' || s.metric === 'top5' || s.metric === 'perplexity') && !labels) throw new UsageError('E_FLAG', `--metric ${s.metric}: expected --labels, got none`);
+  if (labels && total !== undefined) {
     const n = labels.dims[0] ?? 0;
-    if (n < total) throw new InputError('E_DATA_SHAPE', `expected labels for ${total} samples, got ${n}`, { file: s.labels });
-    if (n > total && s.maxSamples === undefined) throw new InputError('E_DATA_SHAPE', `expected labels for ${total} samples (as the data holds), got ${n}`, { file: s.labels });
+    if (n < total) throw new InputError('E_DATA_SHAPE', `expected labels for ${total} samples, got ${n}`, { file: labelsName });
+    if (n > total && s.maxSamples === undefined) throw new InputError('E_DATA_SHAPE', `expected labels for ${total} samples (as the data holds), got ${n}`, { file: labelsName });
   }
   const perSample = labels ? labels.data.length / labels.dims[0] : 0;
   const isLm = labels !== undefined && labels.dims.length >= 2;
   const metric: EvalMetric = s.metric ?? (labels ? (isLm ? 'perplexity' : 'accuracy') : 'fidelity');
-  if (isLm && (metric === 'accuracy' || metric === 'top5')) throw new UsageError('E_FLAG', `--metric ${metric}: the labels ${s.labels} are per token (rank ${labels!.dims.length}); use --metric perplexity`);
+  if (isLm && (metric === 'accuracy' || metric === 'top5')) throw new UsageError('E_FLAG', `--metric ${metric}: the labels ${labelsName} are per token (rank ${labels!.dims.length}); use --metric perplexity`);
 
   const session = await Session.open(model, { threads: s.threads, name: model.file });
   const refSession = refModel ? await Session.open(refModel, { threads: s.threads, name: refModel.file }) : undefined;
@@ -180,10 +181,10 @@ export async function evaluate(modelSource: string | Model, options: EvalOptions
       const n = dataset.samplesIn(feeds);
       const out = await session.run(feeds);
       const batchLabels = labels ? (labels.data as unknown as { subarray(a: number, b: number): ArrayLike<number | bigint> }).subarray(done * perSample, (done + n) * perSample) : undefined;
-      if (batchLabels) score.update(out[outputName], batchLabels, isLm, s.labels!);
+      if (batchLabels) score.update(out[outputName], batchLabels, isLm, labelsName!);
       if (refSession) {
         const ref = await refSession.run(feeds);
-        if (batchLabels && ref[outputName]) refScore.update(ref[outputName], batchLabels, isLm, s.labels!);
+        if (batchLabels && ref[outputName]) refScore.update(ref[outputName], batchLabels, isLm, labelsName!);
         for (const name of session.outputNames) {
           if (!ref[name]) continue;
           const a = toFloat32(ref[name]);
@@ -221,8 +222,8 @@ export async function evaluate(modelSource: string | Model, options: EvalOptions
       kind: 'qtool.eval',
       version: 1,
       model: model.file,
-      data: s.data,
-      labels: s.labels,
+      data: sourceName(s.data, dataset),
+      labels: labelsName,
       samples: done,
       metric,
       value,

@@ -1,4 +1,4 @@
-import { openDataset, readLabels } from '../data/index.js';
+import { openDataset, resolveLabels, type FeedSource, type LabelSource, type OpenDatasetOptions } from '../data/index.js';
 import { InputError } from '../errors.js';
 import type { Model } from '../onnx/index.js';
 import type { Feeds } from '../runtime/index.js';
@@ -16,18 +16,24 @@ export interface LoadedData {
  * sampling over the whole set, kept in file order) stacked into batches of `batchSize`. With `from`,
  * only the samples from that index on (a held-out tail).
  */
-export async function loadData(source: string, model: Model, opts: { labels?: string; subset?: number; maxSamples?: number; seed?: number; batchSize?: number; from?: number } = {}): Promise<LoadedData> {
-  const ds = await openDataset(source, model, { maxSamples: opts.maxSamples });
-  const labelsAll = opts.labels ? (readLabels(opts.labels).data as ArrayLike<number | bigint>) : undefined;
+export async function loadData(
+  source: string | FeedSource,
+  model: Model,
+  opts: { labels?: string | LabelSource; subset?: number; maxSamples?: number; seed?: number; batchSize?: number; from?: number; read?: OpenDatasetOptions } = {},
+): Promise<LoadedData> {
+  const ds = await openDataset(source, model, { ...opts.read, maxSamples: opts.maxSamples });
+  // A labels file, in-memory labels, or the labels the data carries (image class folders, text "label").
+  const labelsAll = (await resolveLabels(opts.labels, ds))?.data as ArrayLike<number | bigint> | undefined;
+  const labelsName = typeof opts.labels === 'string' ? opts.labels : opts.labels ? 'labels' : ds.description;
   const batchSize = opts.batchSize ?? 64;
   const canStack = ds.effectiveBatchSize(2) > 1;
-  if (opts.from) return loadFrom(ds, opts.from, batchSize, canStack, labelsAll, opts.labels);
+  if (opts.from) return loadFrom(ds, opts.from, batchSize, canStack, labelsAll, labelsName);
   // Per-sample feeds (only when a subset is asked for), else the dataset's own batches.
-  if (!opts.subset || opts.subset >= ds.sampleCount) {
+  if (!opts.subset || opts.subset >= (ds.sampleCount ?? Infinity)) {
     const batches: Feeds[] = [];
     for await (const f of ds.batches(batchSize)) batches.push(f);
     const samples = batches.reduce((a, f) => a + ds.samplesIn(f), 0);
-    return { batches, labels: labelsAll ? checkLabelCount(labelsAll, samples, opts.labels!) : undefined, samples };
+    return { batches, labels: labelsAll ? checkLabelCount(labelsAll, samples, labelsName) : undefined, samples };
   }
   const k = opts.subset;
   const rng = new Rng(opts.seed ?? 1234);
@@ -45,7 +51,7 @@ export async function loadData(source: string, model: Model, opts: { labels?: st
   for (let i = 0; i < picked.length; i += canStack ? batchSize : 1) batches.push(canStack ? stack(picked.slice(i, i + batchSize).map((p) => p.feeds)) : picked[i].feeds);
   let labels: number[] | undefined;
   if (labelsAll) {
-    checkLabelCount(labelsAll, index, opts.labels!);
+    checkLabelCount(labelsAll, index, labelsName);
     labels = picked.map((p) => Number(labelsAll[p.index]));
   }
   return { batches, labels, samples: picked.length };

@@ -4,7 +4,7 @@
  * and the datasets opened on it (one per source and sample cap).
  */
 import * as fs from 'node:fs';
-import { openDataset, type Dataset, type OpenDatasetOptions } from '../data/index.js';
+import { openDataset, type Dataset, type FeedSource, type OpenDatasetOptions } from '../data/index.js';
 import { GraphIndex, loadModel, type Model } from '../onnx/index.js';
 import { modelSha256 } from '../runtime/index.js';
 
@@ -22,17 +22,21 @@ export interface ModelContext {
   readonly source: { file: string; sha256: string };
   /**
    * A dataset over this model's inputs, opened once per (source, maxSamples) and reused: a dataset
-   * streams its batches afresh on every `batches()` call.
+   * streams its batches afresh on every `batches()` call. Files are read with the context's data
+   * options (preprocessing, audio, text); in-memory feeds are keyed by identity.
    */
-  dataset(source: string, opts?: Pick<OpenDatasetOptions, 'maxSamples'>): Promise<Dataset>;
+  dataset(source: string | FeedSource, opts?: Pick<OpenDatasetOptions, 'maxSamples'>): Promise<Dataset>;
+  /** How the context's datasets are read (preprocess, sampleRate, tokenizer, randomDims, …). */
+  readonly dataOptions: OpenDatasetOptions;
 }
 
-/** The context of a model file or an already loaded model. */
-export function modelContext(source: string | Model): ModelContext {
+/** The context of a model file or an already loaded model; `data` says how its datasets are read. */
+export function modelContext(source: string | Model, data: OpenDatasetOptions = {}): ModelContext {
   const model = typeof source === 'string' ? loadModel(source) : source;
   let index: GraphIndex | undefined;
   let hash: string | undefined;
   const datasets = new Map<string, Promise<Dataset>>();
+  const feedIds = new Map<FeedSource, number>();
   const onDisk = model.file !== '<bytes>' && fs.existsSync(model.file);
   return {
     model,
@@ -47,10 +51,12 @@ export function modelContext(source: string | Model): ModelContext {
     get source() {
       return { file: model.file, sha256: this.sha256 };
     },
-    dataset(data, opts = {}) {
-      const key = JSON.stringify([data, opts.maxSamples ?? null]);
+    dataOptions: data,
+    dataset(src, opts = {}) {
+      if (typeof src !== 'string' && !feedIds.has(src)) feedIds.set(src, feedIds.size);
+      const key = JSON.stringify([typeof src === 'string' ? src : { feeds: feedIds.get(src) }, opts.maxSamples ?? null]);
       let ds = datasets.get(key);
-      if (!ds) datasets.set(key, (ds = openDataset(data, model, opts)));
+      if (!ds) datasets.set(key, (ds = openDataset(src, model, { ...data, ...opts })));
       return ds;
     },
   };

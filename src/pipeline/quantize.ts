@@ -2,6 +2,7 @@
  * The door of `qtool quantize`: parse the options once, load, (calibrate), (meet --max-drop), applyPlan,
  * verify in onnxruntime, save atomically, fidelity check, summary.
  */
+import { readOptionsOf, sourceName } from './data-read.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { calibrate } from '../calibrate/index.js';
@@ -69,7 +70,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   const opts = parseQuantizeOptions(input);
   const progress = callbacks.onProgress ?? (() => {});
   if (opts.data && opts.calib) throw new UsageError('E_OPTION_CONFLICT', '--data and --calib are alternatives: give one');
-  const ctx = modelContext(source);
+  const ctx = modelContext(source, readOptionsOf(opts));
   // `model` is what is calibrated and rewritten (BatchNormalization folded into its Conv); ctx.model,
   // the input as given, stays the float reference of the fidelity and latency checks.
   const folded = opts.foldBatchNorm ? foldBatchNorms(ctx.model) : undefined;
@@ -117,9 +118,9 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
         maxSamples: calibSamples,
         tensors: planCalibrationTensors(model, plan, rewriteOpts),
         tensorsFrom: 'plan',
-        onProgress: (p) => progress({ stage: 'calibrate', done: p.done, total: p.total }),
+        onProgress: (p) => progress({ stage: 'calibrate', done: p.done, total: p.total ?? undefined }),
       });
-      calibration = { source: opts.data!, method: table.method, samples: table.samples };
+      calibration = { source: sourceName(opts.data!, dataset), method: table.method, samples: table.samples };
     }
   }
 
@@ -208,7 +209,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   let fidelity: QuantizeSummary['fidelity'];
   if (opts.data && opts.fidelitySamples > 0) {
     progress({ stage: 'fidelity' });
-    fidelity = await checkFidelity(ctx.model, out, opts.data, opts.fidelitySamples, opts.batchSize);
+    fidelity = await checkFidelity(ctx.model, out, opts.data, opts.fidelitySamples, opts.batchSize, ctx.dataOptions);
   }
 
   const inputBytes = ctx.sizeBytes;

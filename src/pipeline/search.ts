@@ -10,6 +10,8 @@ import { saveModel } from '../onnx/index.js';
 import { searchHtml, searchMarkdown } from '../report/index.js';
 import { applyPlan } from '../rewrite/index.js';
 import { allInt8Plan, checkTableCovers, planCalibrationTensors } from './calibration-plan.js';
+import type { FeedSource, LabelSource } from '../data/index.js';
+import { readOptionsOf } from './data-read.js';
 import { loadData } from './load-data.js';
 import { modelContext, type ModelContext } from './model-context.js';
 import { parseSearchOptions, searchModel, type SearchMeasureOptions } from './search-model.js';
@@ -20,12 +22,13 @@ import { fusedKernels, optimizedOpCounts } from './verify.js';
  * files; the fields `qtool search` sets are described (help text, defaults) in SearchRunOptionsSchema.
  */
 export interface SearchRunOptions extends SearchOptions, SearchMeasureOptions {
-  /** Calibration data (sensitivity probes). */
-  data: string;
-  labels?: string;
+  /** Calibration data (sensitivity probes): a path, or feeds in memory. */
+  data: string | FeedSource;
+  /** Labels file (.npy/.csv) or in memory (default: the data's own, e.g. image class folders). */
+  labels?: string | LabelSource;
   /** Evaluation data and labels. */
-  eval: string;
-  evalLabels?: string;
+  eval: string | FeedSource;
+  evalLabels?: string | LabelSource;
   /** Use at most the first N evaluation samples. */
   evalSamples?: number;
   /** Static mode: a calibration table to use instead of calibrating (in memory, or a file from `qtool calibrate`). */
@@ -63,7 +66,7 @@ export interface SearchRunResult {
 export async function search(modelPath: string, opts: SearchRunOptions): Promise<SearchRunResult> {
   for (const out of [opts.planOutput, opts.reportOutput, opts.markdownOutput, opts.htmlOutput, opts.modelOutput]) if (out) checkOutputPath(out, { force: opts.force === true });
   const settings = parseSearchOptions(opts);
-  const ctx = modelContext(modelPath);
+  const ctx = modelContext(modelPath, readOptionsOf(settings));
   const { model, source } = ctx;
   const mode = settings.mode;
   if (opts.table && opts.calib) throw new UsageError('E_OPTION_CONFLICT', 'search: table and --calib are alternatives: give one');
@@ -89,8 +92,8 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
       source,
       index: ctx.index,
       table,
-      loadProbes: (subset, seed) => loadData(opts.data, model, { labels: opts.labels, subset, seed, batchSize: subset }),
-      loadEval: () => loadData(opts.eval, model, { labels: opts.evalLabels, maxSamples: opts.evalSamples, batchSize: 256 }),
+      loadProbes: (subset, seed) => loadData(opts.data, model, { labels: opts.labels, subset, seed, batchSize: subset, read: ctx.dataOptions }),
+      loadEval: () => loadData(opts.eval, model, { labels: opts.evalLabels, maxSamples: opts.evalSamples, batchSize: 256, read: ctx.dataOptions }),
     },
     { settings, sensitivityReport: opts.sensitivityReport, sensitivity: opts.sensitivity, evaluator: opts.evaluator, onProgress: opts.onProgress },
   );
@@ -153,7 +156,7 @@ async function calibrateOnce(ctx: ModelContext, opts: SearchRunOptions, settings
     ...opts.calibration,
     tensors,
     tensorsFrom: 'plan',
-    onProgress: (p) => opts.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total }),
+    onProgress: (p) => opts.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total ?? p.done }),
   });
 }
 

@@ -3,14 +3,17 @@ import { GateError, UsageError } from '../errors.js';
 import { checkOutputPath, writeFileAtomic } from '../files.js';
 import { sensitivityHtml, sensitivityMarkdown } from '../report/index.js';
 import { measureSensitivity, type SensitivityProgress, type SensitivityStats } from '../sensitivity/index.js';
+import { readOptionsOf, withoutDataOptions } from './data-read.js';
+import type { FeedSource, LabelSource } from '../data/index.js';
 import { loadData } from './load-data.js';
 import { modelContext } from './model-context.js';
 
 /** Options of `sensitivity()`; the fields `qtool sensitivity` sets are described (help text, defaults) in SensitivityRunOptionsSchema. */
 export interface SensitivityRunOptions extends SensitivityOptions {
-  /** Calibration data (the probe subset is drawn from it). */
-  data: string;
-  labels?: string;
+  /** Calibration data (the probe subset is drawn from it): a path, or feeds in memory. */
+  data: string | FeedSource;
+  /** Labels file (.npy/.csv) or labels in memory (default: the data's own, e.g. image class folders). */
+  labels?: string | LabelSource;
   /** Write the report JSON here. */
   output?: string;
   /** Write the Markdown table here. */
@@ -39,8 +42,8 @@ export async function sensitivity(modelPath: string, opts: SensitivityRunOptions
   // Parsed once here; the settings (defaults applied) go down.
   const parsed = SensitivityOptionsSchema.safeParse(sensOpts);
   if (!parsed.success) throw new UsageError('E_FLAG', `invalid sensitivity options: ${flattenIssues(parsed.error)}`);
-  const settings = parsed.data;
-  const data = await loadData(opts.data, model, { labels: opts.labels, subset: settings.samples, seed: settings.seed, batchSize: settings.samples });
+  const settings = withoutDataOptions(parsed.data);
+  const data = await loadData(opts.data, model, { labels: opts.labels, subset: settings.samples, seed: settings.seed, batchSize: settings.samples, read: readOptionsOf(parsed.data) });
   const { report, stats } = await measureSensitivity(model, { batches: data.batches, labels: data.labels }, { ...settings, samples: data.samples }, {
     onProgress,
     source: ctx.source,

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openDataset } from '../data/index.js';
+import { openDataset, type FeedSource, type OpenDatasetOptions } from '../data/index.js';
 import type { QuantizeSummary } from '../documents/index.js';
 import { loadModel, walkGraphs, type Model } from '../onnx/index.js';
 import { FidelityAccumulator } from '../quant/index.js';
@@ -42,8 +42,8 @@ export function fusedKernels(optimizedOps: Readonly<Record<string, number>>): [o
 }
 
 /** Run float and quantized models on the first `samples` samples and compare every output. */
-export async function checkFidelity(model: Model, quantizedFile: string, data: string, samples: number, batchSize: number): Promise<NonNullable<QuantizeSummary['fidelity']>> {
-  const dataset = await openDataset(data, model, { maxSamples: samples });
+export async function checkFidelity(model: Model, quantizedFile: string, data: string | FeedSource, samples: number, batchSize: number, read: OpenDatasetOptions = {}): Promise<NonNullable<QuantizeSummary['fidelity']>> {
+  const dataset = await openDataset(data, model, { ...read, maxSamples: samples });
   const f = await Session.open(model);
   const q = await Session.open(quantizedFile);
   const acc = new Map<string, FidelityAccumulator>();

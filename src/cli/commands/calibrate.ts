@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CalibrateOptionsSchema } from '../../documents/index.js';
-import { addFlags, collect, flagParser, readFlags, type FlagSpec } from '../flags.js';
+import { DATA_FLAGS, addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { endProgress, printJson, printText, printTextToStderr, startProgress, STDOUT_PATH, table, warn } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
@@ -18,12 +18,12 @@ export const CALIBRATE_FLAGS: readonly FlagSpec[] = [
   { flag: '--seed <n>', field: 'seed' },
   { flag: '--moving-average <c>', field: 'movingAverage' },
   { flag: '--skip-nonfinite', field: 'skipNonfinite' },
+  ...DATA_FLAGS,
 ];
 
 interface CalibrateFlags {
   data: string;
   allTensors?: boolean;
-  dim: string[];
   output?: string;
   force?: boolean;
   json?: boolean;
@@ -36,12 +36,11 @@ export function register(program: Command): void {
       .command('calibrate')
       .description('run calibration data through the model and write activation ranges (qtool.calibration/1) for `qtool quantize --calib`')
       .argument('<model>', 'ONNX model file')
-      .requiredOption('--data <path>', "calibration data: .npy (single input), .npz (arrays named after inputs), a folder of .npy/.npz, .jsonl, or 'random'"),
+      .requiredOption('--data <path>', "calibration data: .npy (single input), .npz (arrays named after inputs), .jsonl, a folder of .npy/.npz, images (or class folders of them) or .wav files, or 'random'"),
     CalibrateOptionsSchema,
     CALIBRATE_FLAGS,
   )
     .option('--all-tensors', 'observe every float tensor of the main graph (default: only the tensors a static `qtool quantize` can read ranges for)')
-    .option('--dim <name=value>', 'random data: value of a symbolic (dynamic) dim, e.g. --dim sequence=64 (repeatable; others default to 32)', collect, [])
     .option('-o, --output <file>', "table file (default: <model>.calib.json next to the model); '-': print the table (qtool.calibration/1) on stdout")
     .option('--force', 'overwrite an existing output file')
     .option('--json', 'print one JSON document (qtool.calibration-summary/1) on stdout')
@@ -49,12 +48,6 @@ export function register(program: Command): void {
     .action(async (modelPath: string, flags: CalibrateFlags & Record<string, unknown>) => {
       const api = await import('../../index.js');
       const flag = flagParser(api.UsageError);
-      const randomDims: Record<string, number> = {};
-      for (const d of flags.dim) {
-        const m = /^(.+)=(\d+)$/.exec(d);
-        if (!m || Number(m[2]) < 1) throw new api.UsageError('E_FLAG', `--dim: expected name=positive integer, got "${d}"`);
-        randomDims[m[1]] = Number(m[2]);
-      }
       const candidate = readFlags(flags, CalibrateOptionsSchema, CALIBRATE_FLAGS, flag);
       // Parsed here to name the flag of a bad value; the settings go down as parsed.
       const parsed = CalibrateOptionsSchema.safeParse(candidate);
@@ -67,7 +60,7 @@ export function register(program: Command): void {
       const bar = startProgress(flags.quiet);
       const { table: calibration, summary } = await api.calibrateModelFile(
         modelPath,
-        { ...parsed.data, data: flags.data, output: tableToStdout ? null : flags.output, force: flags.force, randomDims, allTensors: flags.allTensors },
+        { ...parsed.data, data: flags.data, output: tableToStdout ? null : flags.output, force: flags.force, allTensors: flags.allTensors },
         { onProgress: (p) => bar.update(phaseFrame('calibrate', p.done, p.total)) },
       );
       endProgress();

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { EvalOptionsSchema, type EvalOptions } from '../../documents/index.js';
-import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
+import { DATA_FLAGS, addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { endProgress, printJson, printText, startProgress, STDOUT_PATH } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
 /** The flags of `qtool eval`: each sets one field of EvalOptionsSchema (documents/eval-report.ts: help text and defaults). */
 export const EVAL_FLAGS: readonly FlagSpec[] = [
-  { flag: '--data <path>', field: 'data', isRequired: true },
-  { flag: '--labels <file>', field: 'labels' },
+  { flag: '--data <path>', field: 'data', kind: 'string', isRequired: true },
+  { flag: '--labels <file>', field: 'labels', kind: 'string' },
   { flag: '--reference <model>', field: 'reference' },
   { flag: '--metric <name>', field: 'metric' },
   { flag: '--batch-size <n>', field: 'batchSize', number: { int: true } },
@@ -16,6 +16,7 @@ export const EVAL_FLAGS: readonly FlagSpec[] = [
   { flag: '--output-name <name>', field: 'outputName', aliases: ['--output'] },
   { flag: '--fail-under <x>', field: 'failUnder', note: '(accuracy as a fraction, e.g. 0.9)' },
   { flag: '--max-drop <x>', field: 'maxDrop' },
+  ...DATA_FLAGS,
 ];
 
 interface EvalFlags {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { QuantizeOptionsSchema, type QuantizeOptions } from '../../documents/index.js';
-import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
+import { DATA_FLAGS, addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { endProgress, formatBytes, printJson, printText, startProgress, table, warn } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
@@ -12,7 +12,7 @@ import { phaseFrame } from '../progress.js';
 export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--bits <n>', field: 'bits' },
   { flag: '--mode <mode>', field: 'mode' },
-  { flag: '--data <path>', field: 'data', note: "('random' for random inputs)" },
+  { flag: '--data <path>', field: 'data', kind: 'string', note: "('random' for random inputs)" },
   { flag: '--calib <file>', field: 'calib' },
   { flag: '--method <name>', field: 'method' },
   { flag: '--samples <n>', field: 'samples' },
@@ -46,8 +46,9 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--fidelity-samples <n>', field: 'fidelitySamples' },
   { flag: '--max-drop <x>', field: 'maxDrop', number: { min: 0, percent: true }, note: "('1%' reads as 1); exit 4 if even keeping every layer higher misses it" },
   { flag: '--metric <m>', field: 'metric' },
-  { flag: '--eval <path>', field: 'eval' },
-  { flag: '--eval-labels <file>', field: 'evalLabels' },
+  { flag: '--eval <path>', field: 'eval', kind: 'string' },
+  { flag: '--eval-labels <file>', field: 'evalLabels', kind: 'string' },
+  ...DATA_FLAGS,
 ];
 
 interface CliFlags {
