@@ -30,7 +30,7 @@ export const DataOptionsSchema = z.object({
   tokenizer: z.string().optional().describe('text: a Hugging Face tokenizer.json for JSON Lines of {"text": …}'),
   maxLength: z.number().int().positive().optional().describe("text: tokens per sample (default: the input's fixed length, else 128)"),
   padding: z.enum(['max-length', 'none']).default('max-length').describe('text: pad every sample to the length, or keep each length'),
-  dims: z.record(z.string(), z.number().int().positive()).optional().describe('random data: values of symbolic (dynamic) dims, e.g. { sequence: 64 } (others 32)'),
+  dims: z.record(z.string(), z.number().int().positive()).optional().describe('random data: the value of a symbolic (dynamic) dim, e.g. --dim sequence=64 (library: { sequence: 64 }); others are 32'),
 });
 export type DataOptions = z.input<typeof DataOptionsSchema>;
 export type DataSettings = z.output<typeof DataOptionsSchema>;
