@@ -20,7 +20,17 @@ export async function runBatchJob(job: ResolvedJob, onProgress: (p: BatchJobProg
   let gate: BatchJobOutcome['gate'];
   if (job.gate) {
     const g = job.gate;
+    const rec = job.recipe;
     const ev = await evaluate(job.output, {
+      // The gate reads its data as the recipe reads --data (preprocessing, audio, text settings).
+      preprocess: rec.preprocess,
+      sampleRate: rec.sampleRate,
+      window: rec.window,
+      hop: rec.hop,
+      tokenizer: rec.tokenizer,
+      maxLength: rec.maxLength,
+      padding: rec.padding,
+      dims: rec.dims,
       data: g.data,
       labels: g.labels,
       reference: g.reference ?? job.model,

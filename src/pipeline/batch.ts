@@ -107,6 +107,9 @@ export function loadBatchJobs(file: string): ResolvedJob[] {
       plan: resolveIn(dir, recipe.plan),
       eval: resolveIn(dir, recipe.eval),
       evalLabels: resolveIn(dir, recipe.evalLabels),
+      tokenizer: resolveIn(dir, recipe.tokenizer),
+      // A recipe file (.json/.yaml) is a path; inline key=value text is kept as written.
+      preprocess: typeof recipe.preprocess === 'string' && /\.(json|ya?ml)$/i.test(recipe.preprocess) ? path.resolve(dir, recipe.preprocess) : recipe.preprocess,
     };
     const gate = job.gate ? { ...job.gate, data: path.resolve(dir, job.gate.data), labels: resolveIn(dir, job.gate.labels), reference: resolveIn(dir, job.gate.reference) } : undefined;
     return { id: job.id, written: { model: job.model, output: job.output }, model: path.resolve(dir, job.model), output: path.resolve(dir, job.output), recipe: resolvedRecipe, gate, recipeHash };
@@ -118,7 +121,9 @@ export const hashPath = hashContent;
 
 /** Hashes of every input file a job reads (the model's external data included), keyed by absolute path. */
 export function jobInputHashes(job: ResolvedJob): Record<string, string> {
-  const files = [job.model, ...externalDataFiles(job.model), job.recipe.data, job.recipe.calib, job.recipe.plan, job.recipe.eval, job.recipe.evalLabels, job.gate?.data, job.gate?.labels, job.gate?.reference];
+  const r = job.recipe;
+  const recipeFile = typeof r.preprocess === 'string' && /\.(json|ya?ml)$/i.test(r.preprocess) ? r.preprocess : undefined;
+  const files = [job.model, ...externalDataFiles(job.model), r.data, r.calib, r.plan, r.eval, r.evalLabels, r.tokenizer, recipeFile, job.gate?.data, job.gate?.labels, job.gate?.reference];
   const out: Record<string, string> = {};
   for (const f of files) if (f && f !== 'random' && !(f in out)) out[f] = hashPath(f);
   return out;
