@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DataOptionsSchema } from './data-options.js';
+import { DataOptionsSchema, DataSourceSchema, LabelSourceSchema } from './data-options.js';
 import { LayerBitsSchema } from './plan.js';
 
 /** Quality metric of a configuration. */
@@ -46,10 +46,10 @@ export type SearchSettings = z.output<typeof SearchOptionsSchema>;
  * from here; the stage (searchPlan) only sees SearchOptionsSchema.
  */
 export const SearchRunOptionsSchema = SearchOptionsSchema.extend({
-  data: z.string().describe('calibration inputs (sensitivity probes; with --mode static also the one calibration pass)'),
-  labels: z.string().optional().describe('calibration labels .npy (sensitivity loss ce)'),
-  eval: z.string().describe('evaluation inputs'),
-  evalLabels: z.string().optional().describe('evaluation labels .npy (needed for metric accuracy/perplexity)'),
+  data: DataSourceSchema.describe('calibration inputs (sensitivity probes; with --mode static also the one calibration pass)'),
+  labels: LabelSourceSchema.optional().describe('calibration labels .npy/.csv (sensitivity loss ce; default: the data\'s own, e.g. image class folders)'),
+  eval: DataSourceSchema.describe('evaluation inputs'),
+  evalLabels: LabelSourceSchema.optional().describe('evaluation labels .npy/.csv (needed for metric accuracy/perplexity unless the data carries labels, e.g. image class folders)'),
   evalSamples: z.number().int().positive().optional().describe('use only the first N evaluation samples'),
   calib: z.string().optional().describe('mode static: reuse a calibration table (qtool calibrate) instead of calibrating on the data'),
   evaluator: z

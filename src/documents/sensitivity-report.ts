@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DataOptionsSchema } from './data-options.js';
+import { DataOptionsSchema, DataSourceSchema, LabelSourceSchema } from './data-options.js';
 
 /** Loss between the float model's outputs and the perturbed model's outputs. */
 export const SensitivityLossSchema = z
@@ -37,8 +37,8 @@ export type SensitivitySettings = z.output<typeof SensitivityOptionsSchema>;
  * stage (measureSensitivity) only sees SensitivityOptionsSchema.
  */
 export const SensitivityRunOptionsSchema = SensitivityOptionsSchema.extend({
-  data: z.string().describe('calibration inputs (.npy/.npz/folder/.jsonl); a seeded subset is used'),
-  labels: z.string().optional().describe('labels .npy (one class id per sample): loss ce'),
+  data: DataSourceSchema.describe('calibration inputs (.npy/.npz/.jsonl, a folder of arrays, images or WAV files, or feeds in memory); a seeded subset is used'),
+  labels: LabelSourceSchema.optional().describe('labels .npy/.csv (one class id per sample): loss ce (default: the data\'s own, e.g. image class folders)'),
   output: z.string().optional().describe('write the report (qtool.sensitivity/1) to this file'),
   markdownOutput: z.string().optional().describe('write the Markdown table to this file'),
   htmlOutput: z.string().optional().describe('write a self-contained HTML page with an SVG bar chart'),

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { BenchOptionsSchema, type BenchOptions } from '../../documents/index.js';
-import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
+import { DATA_FLAGS, addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { endProgress, printJson, printText, startProgress, warn } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
@@ -12,6 +12,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--warmup <n>', field: 'warmup', number: { int: true, min: 0 } },
   { flag: '--batch <sizes>', field: 'batchSizes', number: { int: true } },
   { flag: '--threads <n>', field: 'threads', number: { int: true } },
+  ...DATA_FLAGS,
 ];
 
 interface BenchFlags {

@@ -61,7 +61,7 @@ export function register(program: Command): void {
       const { table: calibration, summary } = await api.calibrateModelFile(
         modelPath,
         { ...parsed.data, data: flags.data, output: tableToStdout ? null : flags.output, force: flags.force, allTensors: flags.allTensors },
-        { onProgress: (p) => bar.update(phaseFrame('calibrate', p.done, p.total)) },
+        { onProgress: (p) => bar.update(phaseFrame('calibrate', p.done, p.total ?? p.done)) },
       );
       endProgress();
       if (!flags.quiet || flags.json) for (const w of summary.warnings) warn(`warning: ${w}`);

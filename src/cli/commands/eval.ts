@@ -53,7 +53,7 @@ export function register(program: Command): void {
       const report = await api.evaluate(
         modelPath,
         readFlags(flags, EvalOptionsSchema, EVAL_FLAGS, flag) as EvalOptions,
-        { onProgress: (e) => bar.update(phaseFrame('eval', e.done, e.total)) },
+        { onProgress: (e) => bar.update(phaseFrame('eval', e.done, e.total ?? e.done)) },
       );
       endProgress();
       if (reportFile) api.writeDocument(reportFile, report);

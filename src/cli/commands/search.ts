@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { SearchRunOptionsSchema } from '../../documents/index.js';
-import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
+import { DATA_FLAGS, addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { endProgress, printJson, printText, printTextToStderr, startProgress, STDOUT_PATH } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
@@ -30,6 +30,7 @@ export const SEARCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--markdown-out <file>', field: 'markdownOutput' },
   { flag: '--html <file>', field: 'htmlOutput' },
   { flag: '--force', field: 'force' },
+  ...DATA_FLAGS,
 ];
 
 interface SearchFlags {
@@ -57,7 +58,8 @@ export function register(program: Command): void {
       const { probes, maxSizeBytes, ...options } = readFlags(flags, SearchRunOptionsSchema, SEARCH_FLAGS, flag) as unknown as import('../../index.js').SearchRunOptions & { probes?: number };
       const metric = options.metric ?? defaultOf('metric');
       const mode = options.mode ?? defaultOf('mode');
-      if ((metric === 'accuracy' || metric === 'perplexity') && !options.evalLabels) throw new api.UsageError('E_OPTION_CONFLICT', `--metric ${metric}: expected --eval-labels, got none`);
+      // A folder --eval may carry its labels (image class folders); the library checks those.
+      if ((metric === 'accuracy' || metric === 'perplexity') && !options.evalLabels && !(typeof options.eval === 'string' && fs.statSync(options.eval, { throwIfNoEntry: false })?.isDirectory())) throw new api.UsageError('E_OPTION_CONFLICT', `--metric ${metric}: expected --eval-labels, got none`);
       if (options.calib && mode !== 'static') throw new api.UsageError('E_OPTION_CONFLICT', `--calib: expected --mode static, got --mode ${mode}`);
       const planToStdout = options.planOutput === STDOUT_PATH;
       const reportToStdout = Boolean(flags.json) || options.reportOutput === STDOUT_PATH;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { SensitivityRunOptionsSchema } from '../../documents/index.js';
-import { addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
+import { DATA_FLAGS, addFlags, flagParser, readFlags, type FlagSpec } from '../flags.js';
 import { endProgress, printJson, printText, startProgress, STDOUT_PATH } from '../output.js';
 import { phaseFrame } from '../progress.js';
 
@@ -19,6 +19,7 @@ export const SENSITIVITY_FLAGS: readonly FlagSpec[] = [
   { flag: '--html <file>', field: 'htmlOutput' },
   { flag: '--fail-over <x>', field: 'failOver' },
   { flag: '--force', field: 'force' },
+  ...DATA_FLAGS,
 ];
 
 interface SensitivityFlags {
