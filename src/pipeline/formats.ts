@@ -20,7 +20,7 @@ import {
   type InterleavedResult,
   type LatencyCandidate,
 } from '../bench/index.js';
-import { openDataset } from '../data/index.js';
+import { openDataset, type FeedSource, type OpenDatasetOptions } from '../data/index.js';
 import type { FormatDecision, MeasuredCandidate, Plan, QuantizeLatency } from '../documents/index.js';
 import type { ApplyPlanResult } from '../rewrite/index.js';
 import { loadModel, type Model } from '../onnx/index.js';
@@ -134,8 +134,8 @@ function nbitsConfig(v: FormatVariant): Record<string, string> | undefined {
  * Feeds for the latency measurement: batch 1 and, when the model takes larger batches, `batchSize`
  * samples, from the data (first samples) or seeded random inputs of the declared shapes.
  */
-export async function latencyBatches(model: Model, data: string | undefined, batchSize: number): Promise<LatencyBatch[]> {
-  const dataset = await openDataset(data ?? 'random', model, data ? { maxSamples: batchSize } : { randomSamples: batchSize, maxSamples: batchSize });
+export async function latencyBatches(model: Model, data: string | FeedSource | undefined, batchSize: number, read: OpenDatasetOptions = {}): Promise<LatencyBatch[]> {
+  const dataset = await openDataset(data ?? 'random', model, data ? { ...read, maxSamples: batchSize } : { randomSamples: batchSize, maxSamples: batchSize });
   const sizes = [...new Set([dataset.effectiveBatchSize(1), dataset.effectiveBatchSize(batchSize)])];
   const out: LatencyBatch[] = [];
   for (const requested of sizes) {
@@ -182,7 +182,9 @@ export interface LatencyStepInput {
   plan: Plan;
   /** --accuracy-level when the user gave one (then it is not tuned). */
   accuracyLevel?: number;
-  data?: string;
+  data?: string | FeedSource;
+  /** How `data` is read (preprocessing, dims, …): the command's data options. */
+  dataOptions?: OpenDatasetOptions;
   batchSize: number;
   /** Seconds of timed runs (--tune-seconds). */
   seconds: number;
@@ -238,7 +240,7 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
       },
     });
   }
-  const batches = await latencyBatches(s.float, s.data, s.batchSize);
+  const batches = await latencyBatches(s.float, s.data, s.batchSize, s.dataOptions);
   const plans = new Map<string, Plan>([[label, s.plan]]);
   const { tuning: _old, ...planKey } = s.plan;
   const decide = (vs: readonly FormatVariant[]) =>

@@ -171,6 +171,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
         plan: finalPlan,
         accuracyLevel: opts.accuracyLevel,
         data: opts.data,
+        dataOptions: ctx.dataOptions,
         batchSize: opts.batchSize,
         seconds: opts.tuneSeconds,
         cacheDir: opts.latencyCache ? latencyCacheDir() : undefined,
