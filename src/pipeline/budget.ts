@@ -102,9 +102,12 @@ export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite
   const low = opts.bits;
   // The plan written for a per-layer level assignment: the uniform plan, with the layers the search
   // keeps higher listed (float, or 8-bit per channel at --bits 4).
+  // Layers p does not list take p's defaults (a single-layer sensitivity plan lists one layer over
+  // float defaults: the others must stay float, not take the uniform plan's bits).
   const mapPlan = (p: Plan): Plan => {
     const entries: Plan['layers'] = {};
-    for (const [id, e] of Object.entries(p.layers)) {
+    for (const { id } of layers) {
+      const e = p.layers[id] ?? p.defaults;
       if (e.bits === low) continue;
       entries[id] = e.bits === 'float' ? { bits: 'float' } : { bits: 8, granularity: 'channel', rounding: plan.defaults.rounding };
     }
@@ -183,6 +186,8 @@ export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite
   }
   notes.push(...core.notes, ...report.notes);
 
+  // A plan that quantizes nothing is the input model again: never "budget met" (issue 11).
+  const quantizesNothing = layers.length > 0 && layers.every((l) => (finalPlan.layers[l.id] ?? finalPlan.defaults).bits === 'float');
   // Why each kept layer stays higher: its rank in the step's sensitivity order, and what keeping one fewer measured.
   const kept: QuantizeBudget['kept'] = [];
   const step = report.steps[0];
@@ -193,13 +198,14 @@ export async function meetBudget(ctx: ModelContext, { opts, plan, table, rewrite
     const why = [
       rank > 0 ? `rank ${rank} of ${step!.candidates.length} by sensitivity` : 'kept higher by the search',
       fewer ? `keeping ${step!.k - 1} higher measured drop ${result(fewer.value).drop.toPrecision(3)} ${dropUnit} > ${maxDrop}` : '',
-      !report.budgetMet ? `every layer at ${levels[0]} still misses the budget` : '',
+      !report.budgetMet && !quantizesNothing ? `every layer at ${levels[0]} still misses the budget` : '',
     ].filter(Boolean);
     kept.push({ id, opType: opTypeOf.get(id) ?? '', bits: e.bits, reason: why.join('; ') });
   }
   kept.sort((a, b) => (step ? step.candidates.indexOf(a.id) - step.candidates.indexOf(b.id) : 0));
-  const budgetMet = report.budgetMet && final.passes;
-  if (!budgetMet) notes.push(`budget not met: the best configuration found (${chosen.label}) has drop ${final.drop.toPrecision(3)} ${dropUnit} > ${maxDrop}; written anyway`);
+  const budgetMet = report.budgetMet && final.passes && !quantizesNothing;
+  if (quantizesNothing) notes.push('budget not met: only keeping every layer float passes, which writes the input model unchanged (quantizes nothing); loosen --max-drop or check the calibration data');
+  else if (!budgetMet) notes.push(`budget not met: the best configuration found (${chosen.label}) has drop ${final.drop.toPrecision(3)} ${dropUnit} > ${maxDrop}; written anyway`);
   return { plan: finalPlan, summary: { ...base, final, kept, evaluations, isSearched: true, budgetMet, notes } };
 }
 

@@ -267,7 +267,9 @@ export function quantizeGateError(summary: QuantizeSummary): GateError | undefin
   if (!b || b.budgetMet) return undefined;
   return new GateError(
     'E_BUDGET_NOT_MET',
-    `quantize: expected a ${b.metric} drop within ${b.maxDrop} ${b.dropUnit}, got ${b.final.drop.toPrecision(3)} with ${b.kept.length} layer(s) at ${b.levels[0]} (the best found; output written to ${summary.output.file})`,
+    summary.layers.length > 0 && summary.layers.every((l) => l.bits === 'float')
+      ? `quantize: expected a ${b.metric} drop within ${b.maxDrop} ${b.dropUnit} with some layer quantized, got a pass only with every layer float, which quantizes nothing (output written to ${summary.output.file})`
+      : `quantize: expected a ${b.metric} drop within ${b.maxDrop} ${b.dropUnit}, got ${b.final.drop.toPrecision(3)} with ${b.kept.length} layer(s) at ${b.levels[0]} (the best found; output written to ${summary.output.file})`,
     { file: summary.input.file },
   );
 }

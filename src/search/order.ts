@@ -22,27 +22,41 @@ export function sizeAt(layer: ReportLayer, bits: LayerBits): number | undefined 
 }
 
 /**
- * Which terms order the layers: 'combined' (ΔΩ, measured, leave-one-out) or 'measured' (the measured
- * single-layer loss increase and leave-one-out only; Ω is left out). Static-mode searches use
- * 'measured' when the measured terms come from real static rewrites: Ω sees weight rounding only,
- * while the loss of a static layer is mostly its activation quantization.
+ * Which terms refine the order: 'combined' (ΔΩ and leave-one-out break ties between equal measured
+ * losses) or 'measured' (leave-one-out only; Ω is left out). Static-mode searches use 'measured' when
+ * the measured terms come from real static rewrites: Ω sees weight rounding only, while the loss of a
+ * static layer is mostly its activation quantization.
  */
 export type OrderBy = 'combined' | 'measured';
 
 /**
- * Order layers for demoting `from` → `to`, most sensitive first, by the combined score
- * (quant/combineScores) of three terms: ΔΩ = Ω(to) − Ω(from), the measured single-layer loss increase
- * measured(to) − measured(from), and the leave-one-out recovery when the report has it ('measured':
- * the last two only). Ties keep the report's layer order.
+ * Order layers for demoting `from` → `to`, most sensitive first.
+ *
+ * The rule (issue 11: decide by measurement): the primary key is the measured loss increase of
+ * demoting that layer alone, measured(to) − measured(from) — with the real rewrite when the report's
+ * measuredPath is 'rewrite' (weights and, in static mode, the layer's input activations). A layer whose
+ * measured increase is ≤ 0 did no measurable harm alone; all such layers tie at 0. Ties (equal measured
+ * increases, and every layer when the report has no measured losses) are broken by the combined score
+ * (quant/combineScores) of the refining terms — leave-one-out recovery when the report has it, and ΔΩ
+ * = Ω(to) − Ω(from) unless `by` is 'measured' — and then by the report's layer order. Ω and
+ * leave-one-out therefore never move a layer above one that measured more harmful alone.
  */
 export function orderLayers(layers: readonly ReportLayer[], from: LayerBits, to: LayerBits, by: OrderBy = 'combined'): { id: string; score: number }[] {
-  const dOmega = layers.map((l) => (omegaAt(l, to) ?? 0) - (omegaAt(l, from) ?? 0));
-  const dMeasured = layers.map((l) => (measuredAt(l, to) ?? 0) - (measuredAt(l, from) ?? 0));
-  const terms = by === 'measured' ? [dMeasured] : [dOmega, dMeasured];
-  if (layers.some((l) => l.leaveOneOut)) terms.push(layers.map((l) => l.leaveOneOut?.recovered ?? 0));
-  const score = combineScores(terms);
+  const measured = layers.map((l) => {
+    const a = measuredAt(l, to);
+    const b = measuredAt(l, from);
+    return a === undefined || b === undefined || !Number.isFinite(a - b) ? undefined : Math.max(0, a - b);
+  });
+  const primary = measured.map((m) => m ?? 0);
+  const refine: number[][] = [];
+  if (by === 'combined') refine.push(layers.map((l) => (omegaAt(l, to) ?? 0) - (omegaAt(l, from) ?? 0)));
+  if (layers.some((l) => l.leaveOneOut)) refine.push(layers.map((l) => l.leaveOneOut?.recovered ?? 0));
+  const tieBreak = refine.length > 0 ? combineScores(refine) : layers.map(() => 0);
+  // The reported score: the measured increase's share of the total (the primary key), or the tie-break score when nothing was measured.
+  const total = primary.reduce((a, b) => a + b, 0);
+  const score = total > 0 ? primary.map((m) => m / total) : tieBreak;
   return layers
     .map((l, i) => ({ id: l.id, score: score[i], i }))
-    .sort((a, b) => b.score - a.score || a.i - b.i)
+    .sort((a, b) => primary[b.i] - primary[a.i] || tieBreak[b.i] - tieBreak[a.i] || a.i - b.i)
     .map(({ id, score }) => ({ id, score }));
 }

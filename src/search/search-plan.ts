@@ -249,6 +249,11 @@ export async function searchPlan(sens: SensitivityReport, evaluate: Evaluate, op
     const smallest = passing.reduce((a, b) => (b.sizeBytes < a.sizeBytes ? b : a), chosen!);
     chosen = smallest;
   }
+  // A result that quantizes nothing (every layer float) is the input model again: never "budget met".
+  if (budgetMet && Object.values(chosen!.assignment).every((b) => b === 'float')) {
+    budgetMet = false;
+    notes.push('budget not met: only the configuration with every layer float passes, which quantizes nothing (the input model unchanged); the budget cannot be met by keeping layers float');
+  }
   const pareto = paretoFront(evaluations.map((e) => ({ sizeBytes: e.sizeBytes, drop: e.drop })));
   const uniformSizes: Record<string, number> = {};
   for (const b of [...new Set<LayerBits>(['float', ...sens.settings.bits])]) uniformSizes[levelKey(b)] = sizeOf(uniform(b));
