@@ -60,7 +60,7 @@ function floatView(t: Tensor): Float32Array | undefined {
  *
  * A copy of the model computes count/min/max/Σx² of every observed float32 tensor inside the graph
  * (withReductions: four small outputs per run). minmax needs nothing else: it fetches a tensor whole
- * only when it is not float32 or its batch holds NaN/Inf/|x| ≥ 1e30 values, from a second, lazily
+ * only when it is not float32 or its batch holds NaN/Inf/|x| ≥ 2⁶⁴ (where x² overflows float32) values, from a second, lazily
  * opened session; its table has no histograms. percentile/entropy/mse also fetch every observed tensor
  * from the same run and bin it (no second scan for the extremes when the in-graph ones are clean), on
  * this thread or, with `workers`, on worker threads (see ObserverPool).

@@ -25,7 +25,7 @@ export const TensorRangeSchema = z.object({
   meanSquare: z.number().optional(),
   histogram: HistogramSummarySchema.optional(),
   /**
-   * True when NaN, ±Inf or |x| ≥ 1e30 values (e.g. masked_fill(-inf) attention masks) were seen. They are
+   * True when NaN, ±Inf or |x| ≥ 2⁶⁴ (where x² overflows float32) values (e.g. masked_fill(-inf) attention masks) were seen. They are
    * excluded from every statistic above; the rewriter must keep such a tensor float.
    */
   nonFinite: z.boolean().optional(),
@@ -64,7 +64,7 @@ export const CalibrationSummarySchema = z.object({
   /** Samples skipped for NaN/Inf (--skip-nonfinite). */
   skipped: z.number(),
   tensorCount: z.number(),
-  /** Tensors where NaN/Inf/|x| ≥ 1e30 values were seen (kept float by the rewriter). */
+  /** Tensors where NaN/Inf/|x| ≥ 2⁶⁴ (where x² overflows float32) values were seen (kept float by the rewriter). */
   nonFiniteTensors: z.array(z.string()),
   warnings: z.array(z.string()),
   ranges: z.record(z.string(), z.tuple([z.number(), z.number()])),

@@ -72,7 +72,7 @@ export async function calibrateFile(modelPath: string, opts: CalibrateFileOption
   };
   if (dataset.skipped > 0) summary.warnings.push(`skipped ${dataset.skipped} samples holding NaN or Inf values`);
   if (summary.nonFiniteTensors.length > 0) {
-    summary.warnings.push(`${summary.nonFiniteTensors.length} tensors hold NaN/Inf or |x| ≥ 1e30 values (e.g. attention masks); they are flagged nonFinite and stay float: ${summary.nonFiniteTensors.slice(0, 5).join(', ')}${summary.nonFiniteTensors.length > 5 ? ', …' : ''}`);
+    summary.warnings.push(`${summary.nonFiniteTensors.length} tensors hold NaN/Inf or |x| ≥ 2⁶⁴ (where x² overflows float32) values (e.g. attention masks); they are flagged nonFinite and stay float: ${summary.nonFiniteTensors.slice(0, 5).join(', ')}${summary.nonFiniteTensors.length > 5 ? ', …' : ''}`);
   }
   return { table, summary };
 }

@@ -6,3 +6,4 @@ export * from './clip-search.js';
 export * from './linalg.js';
 export * from './gptq.js';
 export * from './awq.js';
+export * from './sqnr.js';

@@ -10,7 +10,9 @@ import { emissionRanges, markEdits, markSettings, scaleSource, sharesOf, type Ra
 import { opsetRaiseBlockers } from './opset.js';
 import { resolveLayerPlan, type Selection } from './plan.js';
 import type { WeightQuantizer } from './weight-quantizer.js';
+import { logSinkOf, maskFillOf } from './precision.js';
 import { usefulInterval } from './useful-range.js';
+import { DEFAULT_MIN_TENSOR_SQNR_DB, expectedSqnrDb, type SqnrStats } from '../quant/index.js';
 
 export interface ApplyPlanOptions extends Selection {
   /** Static activations: asymmetric uint8 (default) or symmetric int8. */
@@ -44,6 +46,13 @@ export interface ApplyPlanOptions extends Selection {
    * reduction axis) computed by a small float MatMul beside the int8 one, by layer id.
    */
   outlierChannels?: (layer: string) => readonly number[] | undefined;
+  /**
+   * Activations whose expected SQNR on their 8-bit grid (from the calibration statistics, in the
+   * domain their consumers see) is below this stay float (default quant/DEFAULT_MIN_TENSOR_SQNR_DB,
+   * 20 dB); 8-bit weights below it keep their layer float (the floor is 6.02 dB lower per bit below 8
+   * for 4-bit weights). −Infinity disables the check.
+   */
+  minTensorSqnrDb?: number;
 }
 
 /** The caller's GraphIndex of `model` (checked to be of this graph), or a new one. */
@@ -53,10 +62,25 @@ export function indexFor(model: Model, opts: { index?: GraphIndex }): GraphIndex
   return opts.index;
 }
 
+/** A tensor kept at higher precision by measurement, named in the summary. */
+export interface PrecisionRecord {
+  tensor: string;
+  kind: 'activation' | 'weight';
+  /** Expected SQNR at the chosen precision (dB). */
+  sqnrDb: number;
+  floorDb: number;
+  /** 'linear', or 'log' when the tensor reaches a Log through relative-error-keeping ops. */
+  domain: 'linear' | 'log';
+  /** What the rewrite did instead. */
+  action: string;
+}
+
 export interface RewriteSummary {
   mode: Plan['mode'];
   layers: LayerRecord[];
   notes: string[];
+  /** Tensors kept at higher precision because their measured expected SQNR was below the floor. */
+  lowPrecision: PrecisionRecord[];
 }
 
 export interface ApplyPlanResult {
@@ -66,9 +90,6 @@ export interface ApplyPlanResult {
   /** Original tensor name → its quantized (integer) tensor. */
   tensorMap: Record<string, string>;
 }
-
-/** Ranges this far from zero are attention-mask fills (−1e4, −1e9, float32 min), never real activations. */
-const MASK_MAGNITUDE = 1e4;
 
 /**
  * Rewrite a model by a plan: mark (every op rule returns plain edits), then emit (each edit applied
@@ -80,28 +101,43 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
   const settings = markSettings(model, opts);
   const { activationType, opset } = settings;
 
-  const range = (tensor: string): RangeLookup => {
+  // Mask fills are recognised by structure or non-finite values, never by magnitude (precision.ts).
+  const range = (scope: GraphScope, tensor: string): RangeLookup => {
     const e = table?.tensors[tensor];
     if (!e) return { ok: false, reason: 'no calibration range' };
     const [lo, hi] = e.range;
-    if ((e as { nonFinite?: boolean }).nonFinite || !Number.isFinite(lo) || !Number.isFinite(hi)) return { ok: false, reason: 'non-finite values seen in calibration' };
-    if (Math.max(Math.abs(lo), Math.abs(hi)) >= MASK_MAGNITUDE) return { ok: false, reason: `range [${lo}, ${hi}] looks like a mask fill` };
+    if (e.nonFinite || !Number.isFinite(lo) || !Number.isFinite(hi)) return { ok: false, reason: 'non-finite values seen in calibration (a mask fill?)', keepFloat: true };
+    const fill = maskFillOf(index, scope, tensor);
+    if (fill) return { ok: false, reason: `mask fill (${fill})`, keepFloat: true };
     return { ok: true, range: [lo, hi] };
   };
   // The calibrated range cut to where the tensor's consumers stop saturating (Relu, Clip, hard-swish, …).
   const narrowedTensors = new Set<string>();
   const usedNarrowed = new Set<string>();
   const narrowRanges = opts.narrowRanges ?? true;
+  const floorDb = opts.minTensorSqnrDb ?? DEFAULT_MIN_TENSOR_SQNR_DB;
+  const lowPrecision = new Map<string, PrecisionRecord>();
+  const lookups = new Map<GraphScope, Map<string, RangeLookup>>();
   // The only reader of the table (mark and emit alike): rangesNeeded records the same calls.
   const rangeIn: RangeAccessor = (scope, tensor) => {
-    const r = range(tensor);
-    if (!r.ok || !narrowRanges) return r;
-    const [a, b] = usefulInterval(index, scope, tensor);
-    const lo = Math.max(r.range[0], a);
-    const hi = Math.min(r.range[1], b);
-    if (!(lo < hi) || (lo === r.range[0] && hi === r.range[1])) return r;
-    narrowedTensors.add(tensor);
-    return { ok: true, range: [lo, hi] };
+    const memo = lookups.get(scope) ?? new Map<string, RangeLookup>();
+    lookups.set(scope, memo);
+    const known = memo.get(tensor);
+    if (known) return known;
+    let r = range(scope, tensor);
+    let useful: readonly [number, number] = [-Infinity, Infinity];
+    if (r.ok && narrowRanges) {
+      const [a, b] = (useful = usefulInterval(index, scope, tensor));
+      const lo = Math.max(r.range[0], a);
+      const hi = Math.min(r.range[1], b);
+      if (lo < hi && (lo !== r.range[0] || hi !== r.range[1])) {
+        narrowedTensors.add(tensor);
+        r = { ok: true, range: [lo, hi] };
+      }
+    }
+    if (r.ok) r = measuredPrecision(index, scope, tensor, table!.tensors[tensor], r, useful, activationType, floorDb, lowPrecision);
+    memo.set(tensor, r);
+    return r;
   };
 
   // Mark.
@@ -241,9 +277,38 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
   for (const k of [...st.tensorMap.keys()].sort()) tensorMap[k] = st.tensorMap.get(k)!;
   return {
     model: { proto: clone.proto, file: model.file, baseDir: model.baseDir },
-    summary: { mode: plan.mode, layers, notes: st.notes },
+    summary: { mode: plan.mode, layers, notes: st.notes, lowPrecision: [...lowPrecision.values()] },
     tensorMap,
   };
+}
+
+/**
+ * The expected SQNR of an activation on its grid (over `r.range`, the part of the histogram inside it:
+ * values outside are ones the consumers saturate or the range clips), in the log domain when the
+ * non-negative tensor reaches a Log through relative-error-keeping ops. Below the floor: not usable,
+ * kept float, recorded.
+ */
+function measuredPrecision(
+  index: GraphIndex,
+  scope: GraphScope,
+  tensor: string,
+  e: SqnrStats,
+  r: Extract<RangeLookup, { ok: true }>,
+  useful: readonly [number, number],
+  type: 'uint8' | 'int8',
+  floorDb: number,
+  out: Map<string, PrecisionRecord>,
+): RangeLookup {
+  if (!(floorDb > -Infinity)) return r;
+  const sink = e.min >= 0 ? logSinkOf(index, scope, tensor) : undefined;
+  const linear = expectedSqnrDb(e, r.range, type, { kind: 'linear' }, useful);
+  const log = sink ? expectedSqnrDb(e, r.range, type, { kind: 'log', epsilon: sink.epsilon }) : Infinity;
+  const db = Math.min(linear, log);
+  if (!(db < floorDb)) return r;
+  const domain = log < linear ? 'log' : 'linear';
+  out.set(tensor, { tensor, kind: 'activation', sqnrDb: db, floorDb, domain, action: 'kept float (its consumers read the float tensor)' });
+  const where = domain === 'log' ? ' in the log domain (it reaches a Log)' : '';
+  return { ok: false, reason: `expected SQNR ${db.toFixed(1)} dB at 8 bits${where} is below the ${floorDb} dB floor`, keepFloat: true };
 }
 
 function assertNever(x: never): never {

@@ -64,7 +64,17 @@ export type Edit =
 export type EditKind = Edit['kind'];
 
 /** The usable calibrated range of a tensor, or why there is none. */
-export type RangeLookup = { readonly ok: true; readonly range: readonly [number, number] } | { readonly ok: false; readonly reason: string };
+export type RangeLookup =
+  | { readonly ok: true; readonly range: readonly [number, number] }
+  | {
+      readonly ok: false;
+      readonly reason: string;
+      /**
+       * The tensor must stay at higher precision (a mask fill, non-finite values, or an expected SQNR
+       * below the floor): no dynamic quantization of it either. Unset: there is just no range.
+       */
+      readonly keepFloat?: boolean;
+    };
 
 /** Per-layer settings after merging plan defaults, the layer's entry and the exclusion flags. */
 export interface ResolvedLayerPlan {

@@ -1,4 +1,5 @@
-export { applyPlan, type ApplyPlanOptions, type ApplyPlanResult, type RewriteSummary } from './apply-plan.js';
+export { applyPlan, type ApplyPlanOptions, type ApplyPlanResult, type PrecisionRecord, type RewriteSummary } from './apply-plan.js';
+export { logSinkOf, maskFillOf, EXP_UNDERFLOW } from './precision.js';
 export { resolveLayerPlan, uniformPlan, type Selection, type UniformPlanOptions } from './plan.js';
 export { canRaiseOpset, opsetRaiseBlockers, BREAKING_OPSETS } from './opset.js';
 export { RULES } from './rules/index.js';

@@ -98,10 +98,12 @@ test('a weight shared by two MatMuls is packed once for MatMulNBits and the floa
   expect((await optimizedOpCounts(r.model, 'shared')).MatMulNBits).toBe(2);
 });
 
-test('ranges that look like mask fills or are non-finite never reach a scale', () => {
+test('non-finite ranges never reach a scale, and the layer reading one stays float (not dynamic)', () => {
   const t = (lo: number, hi: number, extra: object = {}) => ({ range: [lo, hi] as [number, number], method: 'minmax' as const, min: lo, max: hi, count: 1, ...extra });
   const table = { kind: 'qtool.calibration' as const, version: 1 as const, model: { file: '', sha256: '' }, method: 'minmax' as const, settings: {}, samples: 1, tensors: { x: t(-1e9, 3), y1: t(-1, 1, { nonFinite: true }), y: t(-1, 1) } };
   const r = applyPlan(twoMatMuls(), uniformPlan({ bits: 8, mode: 'static' }), table);
   expect(r.model.proto.graph!.node.some((n) => n.opType === 'QuantizeLinear')).toBe(false);
-  expect(r.summary.layers.map((l) => l.scheme)).toEqual(['dynamic', 'dynamic']);
+  // x's range is large but finite, with no structure of a mask: an ordinary (graph-input) activation.
+  expect(r.summary.layers.map((l) => l.scheme)).toEqual(['dynamic', 'float']);
+  expect(r.summary.layers[1].reason).toMatch(/non-finite/);
 });

@@ -5,8 +5,14 @@ import { calibrationKernel } from './kernel.js';
 /** Batches smaller than this stay in JavaScript (copying them into the kernel costs more than it saves). */
 const KERNEL_MIN_VALUES = 4096;
 
-/** Values with |x| at or above this are treated like ±Inf (float32-min/max mask fills): excluded, flagged. */
-export const EXTREME_ABS = 1e30;
+/**
+ * Values with |x| at or above 2⁶⁴ ≈ 1.8e19 are treated like ±Inf (float32-min/max mask fills):
+ * excluded, flagged. Derived, not tuned: 2⁶⁴ = √(2¹²⁸) is where x² overflows float32, so no float32
+ * model can use such a value as a signal (any square, variance, norm or power of it is already inf);
+ * float32-min fills (−3.4e38) lie far beyond it. Finite fills below it (−1e9, −1e4) are ordinary
+ * values here; the rewriter recognises them by structure (rewrite/precision.ts).
+ */
+export const EXTREME_ABS = 2 ** 64;
 
 /** Online statistics of one tensor: constant memory, one update per batch. */
 /** [count, min, max, Σx²] of a batch computed elsewhere (inside the graph): all values finite, inside [min, max], below EXTREME_ABS. */

@@ -22,12 +22,17 @@ export const matmulRule: OpRule = {
     if (ctx.mode === 'dynamic') return [{ kind: 'dynamic-matmul', scope: ctx.scope, node, clip: ctx.plan.clip }, record(node, ctx, 8, 'dynamic')];
     // Static mode: a MatMul fed by a float op (LayerNorm, GELU, attention) would start a new Q/DQ
     // island; DynamicQuantizeMatMul quantizes its input at run time instead (faster and more accurate).
-    if (!ctx.isQuantized(node.input[0])) {
-      return [{ kind: 'dynamic-matmul', scope: ctx.scope, node, clip: ctx.plan.clip }, record(node, ctx, 8, 'dynamic', 'input comes from a float op: dynamic activation quantization')];
-    }
+    // Unless measurement says the input must stay float (a mask fill, or an expected SQNR below the
+    // floor): dynamic quantization would round it just the same, and so would a weight-only
+    // DequantizeLinear → MatMul, which onnxruntime fuses into MatMulNBits with int8 compute
+    // (accuracy_level 4). The layer stays float.
     const spec = weight8(ctx, 1);
     const a = node.input[0];
     const ar = ctx.range(a);
+    if (!ar.ok && ar.keepFloat) return floatRecord(node, ctx, `input "${a}" stays float: ${ar.reason}`);
+    if (!ctx.isQuantized(a)) {
+      return [{ kind: 'dynamic-matmul', scope: ctx.scope, node, clip: ctx.plan.clip }, record(node, ctx, 8, 'dynamic', 'input comes from a float op: dynamic activation quantization')];
+    }
     if (!ar.ok) return [{ kind: 'qdq-weight', scope: ctx.scope, node, input: 1, spec }, record(node, ctx, 8, 'weight-only', `activations stay float (input "${a}": ${ar.reason})`)];
     const edits: Edit[] = [
       { kind: 'qdq-activation', scope: ctx.scope, tensor: a },
