@@ -7,3 +7,4 @@ export * from './linalg.js';
 export * from './gptq.js';
 export * from './awq.js';
 export * from './sqnr.js';
+export * from './coverage.js';
