@@ -1,18 +1,19 @@
 import { create } from '@bufbuild/protobuf';
 import type { CalibrationTable, LayerRecord, Plan } from '../documents/index.js';
 import { InternalError, ModelError, UsageError } from '../errors.js';
-import { GraphIndex, getAttr, getIntsAttr, nodeId, OperatorSetIdProtoSchema, quantizableLayers, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
+import { GraphIndex, getAttr, getIntsAttr, nodeId, OperatorSetIdProtoSchema, quantizableLayers, tensorFromProto, walkGraphs, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
 import type { Edit, RangeLookup } from './edits.js';
-import { activationParams, emitActivation, emitBias, emitWeight, minWeightScalesForBias, type ActivationQuant } from './emit-qdq.js';
+import { activationParams, emitActivation, emitBias, emitWeight, minWeightScalesForBias, quantizeForSpec, type ActivationQuant } from './emit-qdq.js';
 import { emitBlockedQdq, emitDynamicMatMul, emitGatherQuantized, emitMatMulNBits } from './emit-matmul-nbits.js';
 import { cloneStructure, EmitState } from './emit-state.js';
-import { emissionRanges, markEdits, markSettings, scaleSource, sharesOf, type RangeAccessor } from './mark.js';
+import { emissionRanges, markEdits, markSettings, scaleSource, sharesOf, type RangeAccessor, type WeightCheck } from './mark.js';
 import { opsetRaiseBlockers } from './opset.js';
 import { resolveLayerPlan, type Selection } from './plan.js';
 import type { WeightQuantizer } from './weight-quantizer.js';
 import { logSinkOf, maskFillOf } from './precision.js';
 import { usefulInterval } from './useful-range.js';
-import { DEFAULT_MIN_TENSOR_SQNR_DB, expectedSqnrDb, type SqnrStats } from '../quant/index.js';
+import { DEFAULT_MIN_TENSOR_SQNR_DB, dequantizeWeight, expectedSqnrDb, weightSqnrDb, type SqnrStats } from '../quant/index.js';
+import { toFloat32 } from '../tensor/index.js';
 
 export interface ApplyPlanOptions extends Selection {
   /** Static activations: asymmetric uint8 (default) or symmetric int8. */
@@ -140,8 +141,34 @@ export function applyPlan(model: Model, plan: Plan, table: CalibrationTable | un
     return r;
   };
 
+  // 8-bit weights judged by their measured SQNR against the same floor (6.02 dB lower per bit below 8).
+  const weightChecked = new Map<string, RangeLookup>();
+  const weightCheck: WeightCheck = (scope, node, input, spec) => {
+    const name = node.input[input];
+    const k = `${scope.path}\u0000${name}\u0000${JSON.stringify(spec)}`;
+    const known = weightChecked.get(k);
+    if (known) return known;
+    let r: RangeLookup = { ok: true, range: [0, 0] };
+    const t = index.constant(name, scope);
+    if (t && floorDb > -Infinity) {
+      const data = toFloat32(tensorFromProto(t, model));
+      const dims = t.dims.map(Number);
+      const m = spec.multiplier ?? 1;
+      const w = m === 1 ? data : data.map((v) => v * m);
+      const wq = dequantizeWeight(quantizeForSpec(data, dims, spec), dims, spec);
+      const db = weightSqnrDb(w, wq);
+      const floor = floorDb - 6.02 * (8 - spec.bits);
+      if (db < floor) {
+        lowPrecision.set(name, { tensor: name, kind: 'weight', sqnrDb: db, floorDb: floor, domain: 'linear', action: `layer ${nodeId(node, scope, scope.graph.node.indexOf(node))} kept float` });
+        r = { ok: false, reason: `measured SQNR ${db.toFixed(1)} dB at ${spec.bits} bits (${spec.granularity}) is below the ${floor} dB floor`, keepFloat: true };
+      }
+    }
+    weightChecked.set(k, r);
+    return r;
+  };
+
   // Mark.
-  const edits = markEdits(index, plan, settings, rangeIn);
+  const edits = markEdits(index, plan, settings, rangeIn, weightCheck);
 
   // Emit.
   const clone = cloneStructure(model);

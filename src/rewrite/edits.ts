@@ -109,6 +109,8 @@ export interface RuleContext {
   /** This node's plan (layers and other ops alike; non-layer ops only look at bits and reason). */
   readonly plan: ResolvedLayerPlan;
   range(tensor: string): RangeLookup;
+  /** Whether input `input` of this node may be stored as `spec`: not ok when its measured SQNR is below the floor. */
+  weightPrecision(input: number, spec: WeightSpec): RangeLookup;
   /** True when an earlier node (topological order) already marked `tensor` for Q/DQ. */
   isQuantized(tensor: string): boolean;
   constant(tensor: string): TensorProto | undefined;

@@ -1,6 +1,6 @@
 import type { Plan } from '../documents/index.js';
-import { nodeId, opsetVersion, type GraphIndex, type GraphScope, type Model } from '../onnx/index.js';
-import type { Edit, RangeLookup, RuleContext } from './edits.js';
+import { nodeId, opsetVersion, type GraphIndex, type GraphScope, type Model, type NodeProto } from '../onnx/index.js';
+import type { Edit, RangeLookup, RuleContext, WeightSpec } from './edits.js';
 import { canRaiseOpset } from './opset.js';
 import { checkSelection, resolveLayerPlan, type Selection } from './plan.js';
 import { RULES } from './rules/index.js';
@@ -48,7 +48,10 @@ export type RangeAccessor = (scope: GraphScope, tensor: string) => RangeLookup;
  * Rules read ranges only through `range` (and only ask whether one is usable); a usable answer can
  * only make later rules read more tensors, never others, which is what `rangesNeeded` relies on.
  */
-export function markEdits(index: GraphIndex, plan: Plan, s: MarkSettings, range: RangeAccessor): Edit[] {
+/** Whether a constant weight of `node` may be stored as `spec` (measured SQNR over the floor), or why not. */
+export type WeightCheck = (scope: GraphScope, node: NodeProto, input: number, spec: WeightSpec) => RangeLookup;
+
+export function markEdits(index: GraphIndex, plan: Plan, s: MarkSettings, range: RangeAccessor, weightCheck?: WeightCheck): Edit[] {
   checkSelection(index, s.selection, [...RULES.keys()]);
   const edits: Edit[] = [];
   const marked = new Map<GraphScope, Set<string>>();
@@ -74,6 +77,7 @@ export function markEdits(index: GraphIndex, plan: Plan, s: MarkSettings, range:
       hasInt4Qdq: s.hasInt4Qdq,
       plan: resolveLayerPlan(plan, id, node.name, node.opType, s.selection),
       range: (t) => range(scope, t),
+      weightPrecision: (input, spec) => (weightCheck ? weightCheck(scope, node, input, spec) : { ok: true, range: [0, 0] }),
       isQuantized: (t) => marks.has(t),
       constant: (t) => index.constant(t, scope),
       consumers: (t) => (scope.consumers.get(t) ?? []).map((r) => r.node),

@@ -79,3 +79,35 @@ describe('log sinks: where a tensor must be judged in the log domain', () => {
     expect(logSinkOf(index, scope, 'h')).toEqual({ epsilon: 0 });
   });
 });
+
+describe('weights below the SQNR floor keep their layer float', () => {
+  it('per-tensor vs per-channel SQNR of a weight with one huge outlier, judged against the floor', async () => {
+    const { applyPlan } = await import('../../src/rewrite/index.js');
+    const { minmaxTable } = await import('./helpers.js');
+    const { makeTensor, Rng } = await import('../../src/tensor/index.js');
+    const rng = new Rng(5);
+    const w = rng.fillNormal(new Float32Array(64 * 256));
+    w[17] = 1e4;
+    const graph = makeGraph({
+      name: 'g',
+      nodes: [makeNode({ opType: 'Gemm', name: 'fc', inputs: ['x', 'W'], outputs: ['y'], attrs: { transB: 1 } })],
+      inputs: [makeValueInfo('x', 'float32', [4, 256])],
+      outputs: [makeValueInfo('y', 'float32')],
+      initializers: [floatTensorProto('W', [64, 256], w)],
+    });
+    const model = { proto: makeModel({ graph, opsets: { '': 17 } }), file: 'w.onnx', baseDir: '.' };
+    const table = await minmaxTable(model, [{ x: makeTensor('float32', [4, 256], rng.fillNormal(new Float32Array(1024))) }]);
+    const plan = (granularity: 'tensor' | 'channel') => ({ kind: 'qtool.plan' as const, version: 1 as const, mode: 'static' as const, defaults: { bits: 8 as const, granularity }, layers: {} });
+    // Per tensor every weight but the outlier rounds to 0: error energy Σw² ≈ 16383 against 1e8 → 37.9 dB,
+    // above the default 20 dB floor (energy-weighted: the outlier holds the energy) …
+    expect(applyPlan(model, plan('tensor'), table).summary.lowPrecision).toEqual([]);
+    // … and below a 45 dB floor, where per channel (only the outlier's row is coarse: 56.2 dB) is not.
+    const perTensor = applyPlan(model, plan('tensor'), table, { minTensorSqnrDb: 45 });
+    expect(perTensor.summary.layers[0].bits).toBe('float');
+    expect(perTensor.summary.layers[0].reason).toMatch(/weight "W": measured SQNR 37\.9 dB at 8 bits \(tensor\) is below the 45 dB floor/);
+    expect(perTensor.summary.lowPrecision).toEqual([expect.objectContaining({ tensor: 'W', kind: 'weight', floorDb: 45 })]);
+    const perChannel = applyPlan(model, plan('channel'), table, { minTensorSqnrDb: 45 });
+    expect(perChannel.summary.layers[0].scheme).toBe('static-qdq');
+    expect(perChannel.summary.lowPrecision).toEqual([]);
+  });
+});

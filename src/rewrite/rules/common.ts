@@ -98,3 +98,9 @@ export function blockEdit(node: NodeProto, ctx: RuleContext, bits: 4 | 8): Edit[
     record(node, ctx, bits, useQdq ? 'qdq-blocked' : 'matmul-nbits', reason),
   ];
 }
+
+/** The layer's float record when its weight's measured SQNR at `spec` is below the floor, else undefined. */
+export function lowPrecisionWeight(node: NodeProto, ctx: RuleContext, input: number, spec: WeightSpec): Edit[] | undefined {
+  const r = ctx.weightPrecision(input, spec);
+  return r.ok ? undefined : floatRecord(node, ctx, `weight "${node.input[input]}": ${r.reason}`);
+}

@@ -1,7 +1,7 @@
 import { getIntAttr, type NodeProto } from '../../onnx/index.js';
 import { int4ConvGranularity, weightAxes } from '../../quant/index.js';
 import type { Edit, OpRule, RuleContext, WeightSpec } from '../edits.js';
-import { floatRecord, isFloat32Constant, outputEdits, outputToQuantize, planFloatReason, record, weight8 } from './common.js';
+import { floatRecord, isFloat32Constant, outputEdits, outputToQuantize, planFloatReason, record, weight8, lowPrecisionWeight } from './common.js';
 
 const UNLISTED_CONV =
   'weight-only mode: plan defaults apply to MatMul/Gemm; a convolution gets weight-only int4/int8 weights (DequantizeLinear → float Conv: smaller, not faster) only when the plan lists it, as qtool search plans do';
@@ -34,6 +34,8 @@ export const convRule: OpRule = {
     const axes = weightAxes(node.opType, rank);
     const perTensor = node.opType === 'ConvTranspose' && group !== 1;
     const spec = weight8(ctx, axes.channelAxis, perTensor);
+    const weak = lowPrecisionWeight(node, ctx, 1, spec);
+    if (weak) return weak;
     if (ctx.mode === 'weight-only') {
       // Listed in the plan (qtool search lists every layer): the plan's size accounting counts it.
       return [{ kind: 'qdq-weight', scope: ctx.scope, node, input: 1, spec }, record(node, ctx, 8, 'weight-only', 'weight-only mode: int8 weights behind DequantizeLinear, float Conv')];

@@ -1,6 +1,6 @@
 import type { NodeProto } from '../../onnx/index.js';
 import type { Edit, OpRule, RuleContext } from '../edits.js';
-import { blockEdit, floatRecord, gemmScalars, isFloat32Constant, isVectorBias, outputEdits, planFloatReason, record, weight8 } from './common.js';
+import { blockEdit, floatRecord, gemmScalars, isFloat32Constant, isVectorBias, outputEdits, planFloatReason, record, weight8, lowPrecisionWeight } from './common.js';
 
 /**
  * Gemm with a constant B. Static: DQ(A) DQ(B int8 per output channel) DQ(C int32) → Gemm [→ Q]
@@ -26,6 +26,8 @@ export const gemmRule: OpRule = {
     }
     if (ctx.mode === 'dynamic') return [{ kind: 'dynamic-matmul', scope: ctx.scope, node, clip: ctx.plan.clip }, record(node, ctx, 8, 'dynamic')];
     const spec = weight8(ctx, transB ? 0 : 1, false, alpha);
+    const weak = lowPrecisionWeight(node, ctx, 1, spec);
+    if (weak) return weak;
     const a = node.input[0];
     const ar = ctx.range(a);
     const edits: Edit[] = [];

@@ -1,6 +1,6 @@
 import type { NodeProto } from '../../onnx/index.js';
 import type { Edit, OpRule, RuleContext } from '../edits.js';
-import { blockEdit, floatRecord, isFloat32Constant, outputEdits, planFloatReason, record, weight8 } from './common.js';
+import { blockEdit, floatRecord, isFloat32Constant, outputEdits, planFloatReason, record, weight8, lowPrecisionWeight } from './common.js';
 
 /**
  * MatMul with a constant 2-D weight [K, N]. Static: DQ(A) DQ(B int8 per column) → MatMul [→ Q]
@@ -27,6 +27,8 @@ export const matmulRule: OpRule = {
     // DequantizeLinear → MatMul, which onnxruntime fuses into MatMulNBits with int8 compute
     // (accuracy_level 4). The layer stays float.
     const spec = weight8(ctx, 1);
+    const weak = lowPrecisionWeight(node, ctx, 1, spec);
+    if (weak) return weak;
     const a = node.input[0];
     const ar = ctx.range(a);
     if (!ar.ok && ar.keepFloat) return floatRecord(node, ctx, `input "${a}" stays float: ${ar.reason}`);
