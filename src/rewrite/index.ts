@@ -8,3 +8,4 @@ export { rangesNeeded } from './ranges-needed.js';
 export type { WeightQuantizer, WeightQuantizerRequest, WeightQuantizerResult, LayerAlgorithm } from './weight-quantizer.js';
 export { scaleInputChannels, type ChannelScaling, type ChannelScalingFold } from './channel-scales.js';
 export * from './fold-batchnorm.js';
+export { foldConvAffine, type FoldResult } from './fold-conv.js';

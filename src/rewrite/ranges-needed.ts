@@ -1,6 +1,6 @@
 import type { Plan } from '../documents/index.js';
 import type { Model } from '../onnx/index.js';
-import { indexFor, type ApplyPlanOptions } from './apply-plan.js';
+import { staticFold, type ApplyPlanOptions } from './apply-plan.js';
 import { emissionRanges, markEdits, markSettings, sharesOf } from './mark.js';
 
 /**
@@ -12,8 +12,10 @@ import { emissionRanges, markEdits, markSettings, sharesOf } from './mark.js';
  * the same model byte for byte. Names from every graph (subgraph tensors included); dynamic and
  * weight-only plans read none.
  */
-export function rangesNeeded(model: Model, plan: Plan, opts: ApplyPlanOptions = {}): string[] {
-  const index = indexFor(model, opts);
+export function rangesNeeded(input: Model, plan: Plan, opts: ApplyPlanOptions = {}): string[] {
+  // The same folded model applyPlan rewrites: a folded conv writes its last folded op's output, a
+  // tensor of the original model with the same values, so the original model can be calibrated on it.
+  const { model, index } = staticFold(input, plan, opts);
   const seen = new Set<string>();
   const edits = markEdits(index, plan, markSettings(model, opts), (_scope, tensor) => {
     seen.add(tensor);
