@@ -56,7 +56,12 @@ export const QuantizeOptionsSchema = z.object({
   output: z.string().optional().describe('output file (default: <model>.int8.onnx / <model>.int4.onnx next to the input)'),
   force: z.boolean().default(false).describe('overwrite an existing output file'),
   externalData: z.boolean().default(false).describe('store tensors in an external data file next to the output'),
-  fidelitySamples: z.number().int().nonnegative().default(64).describe('samples used for the float vs quantized check (0: skip)'),
+  fidelitySamples: z.number().int().nonnegative().default(64).describe('samples used for the float vs quantized check, after the calibration samples when --data has more (0: skip)'),
+  minTensorSqnrDb: z
+    .number()
+    .default(20)
+    .describe('tensors whose measured expected SQNR at 8 bits is below this (dB) stay float; also the output fidelity floor'),
+  allowUnchanged: z.boolean().default(false).describe('accept a result that quantizes less than half of the weight bytes (otherwise exit 4)'),
   maxDrop: z
     .number()
     .nonnegative()

@@ -32,6 +32,23 @@ export const OutputFidelitySchema = z.object({
   maxAbsError: z.number(),
   /** Fraction of rows where float and quantized argmax agree (classifier-shaped outputs only). */
   top1Agreement: z.number().optional(),
+  /** Sequence outputs [N, T, C]: fraction of positions where float and quantized argmax over C agree. */
+  positionAgreement: z.number().optional(),
+  /**
+   * Sequence outputs [N, T, C]: fraction of sequences whose greedy decode (argmax path, repeats merged,
+   * the float output's most frequent class taken as the blank and dropped) is identical.
+   */
+  sequenceAgreement: z.number().optional(),
+});
+
+/** A tensor kept at higher precision because its measured expected SQNR was below the floor. */
+export const LowPrecisionTensorSchema = z.object({
+  tensor: z.string(),
+  kind: z.enum(['activation', 'weight']),
+  sqnrDb: z.number(),
+  floorDb: z.number(),
+  domain: z.enum(['linear', 'log']),
+  action: z.string(),
 });
 
 /** One measurement of the budget metric on the evaluation data. */
@@ -86,7 +103,20 @@ export const QuantizeSummarySchema = z.object({
   calibration: z.object({ source: z.string(), method: z.string(), samples: z.number() }).optional(),
   /** onnxruntime loaded the output; op counts of its optimized graph (fused integer kernels). */
   runtime: z.object({ loaded: z.literal(true), optimizedOps: z.record(z.string(), z.number()) }),
-  fidelity: z.object({ samples: z.number(), outputs: z.array(OutputFidelitySchema) }).optional(),
+  fidelity: z
+    .object({
+      samples: z.number(),
+      /** The samples were not used for calibration (false: --data had no samples beyond the calibration ones). */
+      isHeldOut: z.boolean(),
+      outputs: z.array(OutputFidelitySchema),
+      /** Below the fidelity floor: layers measured one at a time (real rewrite, that layer alone), worst first. */
+      worstLayers: z.array(z.object({ id: z.string(), sqnrDb: z.number(), agreement: z.number().optional() })).optional(),
+    })
+    .optional(),
+  /** Tensors kept at higher precision by measurement (expected SQNR below the floor), with the figures. */
+  lowPrecision: z.array(LowPrecisionTensorSchema),
+  /** Top-level warnings: nothing (or little) quantized, random data, calibration coverage, fidelity below the floor. */
+  warnings: z.array(z.string()),
   /** With --max-drop: the measured accuracy guarantee. */
   budget: QuantizeBudgetSchema.optional(),
   /** Float vs quantized latency, measured briefly (absent with --no-bench). */

@@ -25,18 +25,22 @@ import { GateError, QtoolError, UsageError } from '../errors.js';
 import { latencyCacheDir } from '../bench/index.js';
 import { checkOutputPath, sha256 } from '../files.js';
 import { saveModel, type Model } from '../onnx/index.js';
-import { applyPlan, foldBatchNorms, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
+import { applyPlan, foldBatchNorms, unchangedWarning, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
 import { prepareRecovery } from './recovery.js';
+import { RANDOM_DATA_WARNING } from '../data/index.js';
+import { loadData } from './load-data.js';
 import { meetBudget, prepareBudget, type QuantizeProgress } from './budget.js';
 import { checkTableCovers, planCalibrationTensors } from './calibration-plan.js';
 import { DEFAULT_ACCURACY_LEVEL, latencyStep } from './formats.js';
 import { modelContext } from './model-context.js';
-import { checkFidelity, optimizedOpCounts } from './verify.js';
+import { checkFidelity, fidelityFailures, MAX_LAYERS_MEASURED, optimizedOpCounts, worstLayers } from './verify.js';
 
 export type { QuantizeStage, QuantizeProgress } from './budget.js';
 
 export interface QuantizeCallbacks {
   onProgress?: (event: QuantizeProgress) => void;
+  /** A warning known before the work starts (random data), also listed in summary.warnings. */
+  onWarning?: (message: string) => void;
 }
 
 export interface QuantizeResult {
@@ -87,7 +91,14 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   checkOutputPath(out, { force: Boolean(opts.force) });
   if (opts.savePlan) checkOutputPath(opts.savePlan, { force: Boolean(opts.force) });
 
+  const warnings: string[] = [];
+  if (opts.data === 'random') {
+    const w = `--data random: ${RANDOM_DATA_WARNING}; the fidelity figures are on random inputs too, so they say little about real data`;
+    warnings.push(w);
+    callbacks.onWarning?.(w);
+  }
   let rewriteOpts: ApplyPlanOptions = {
+    minTensorSqnrDb: opts.minTensorSqnrDb,
     activationType: opts.activationType,
     int4Format: opts.int4Format,
     accuracyLevel: opts.accuracyLevel,
@@ -210,8 +221,30 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   let fidelity: QuantizeSummary['fidelity'];
   if (opts.data && opts.fidelitySamples > 0) {
     progress({ stage: 'fidelity' });
-    fidelity = await checkFidelity(ctx.model, out, opts.data, opts.fidelitySamples, opts.batchSize, ctx.dataOptions);
+    // Held out: the samples after the ones calibration read (the --max-drop tail, or those beyond
+    // --samples); when --data has none, the calibration samples, flagged isHeldOut false.
+    const total = (await ctx.dataset(opts.data)).sampleCount;
+    const from = plan.mode !== 'static' ? 0 : (budget?.heldOutFrom ?? (total > calibSamples ? calibSamples : 0));
+    const check = await checkFidelity(ctx.model, out, opts.data, opts.fidelitySamples, opts.batchSize, from, ctx.dataOptions);
+    fidelity = { ...check.fidelity, isHeldOut: plan.mode !== 'static' || from > 0 };
+    if (!fidelity.isHeldOut) rewritten.summary.notes.push(`fidelity measured on calibration samples: --data has no samples beyond the ${calibSamples} calibration read; give more for a held-out check`);
+    warnings.push(...check.coverage);
+    const failures = fidelityFailures(ctx.model, fidelity, opts.minTensorSqnrDb);
+    if (failures.length > 0) {
+      const quantized = rewritten.summary.layers.filter((l) => l.bits !== 'float').map((l) => l.id);
+      let worst = '';
+      if (quantized.length > 1 && quantized.length <= MAX_LAYERS_MEASURED) {
+        progress({ stage: 'fidelity' });
+        const held = await loadData(opts.data, model, { from, maxSamples: from + Math.min(8, opts.fidelitySamples), batchSize: opts.batchSize, read: ctx.dataOptions });
+        const ranked = await worstLayers(model, finalPlan, table, rewriteOpts, held.batches, quantized);
+        fidelity.worstLayers = ranked.slice(0, 5);
+        worst = `; measured one layer at a time, the worst: ${ranked.slice(0, 3).map((w) => `${w.id} (${w.sqnrDb.toFixed(1)} dB alone)`).join(', ')}`;
+      } else if (quantized.length > MAX_LAYERS_MEASURED) worst = `; ${quantized.length} layers are too many to measure one at a time here`;
+      warnings.push(`fidelity below the floor on ${fidelity.samples}${fidelity.isHeldOut ? ' held-out' : ''} samples: ${failures.join('; ')}${worst}; run with --max-drop 1 (--metric agreement for classifiers and recognizers) to keep the most harmful layers float`);
+    }
   }
+  const unchanged = unchangedWarning(rewritten.summary.layers, plan.mode, opts.bits);
+  if (unchanged) warnings.unshift(unchanged);
 
   const inputBytes = ctx.sizeBytes;
   const outputBytes = fileBytes(out) + saved.externalFiles.reduce((a, f) => a + fileBytes(f), 0);
@@ -236,6 +269,8 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     ...(fidelity ? { fidelity } : {}),
     ...(budgetSummary ? { budget: budgetSummary } : {}),
     ...(latency ? { latency } : {}),
+    lowPrecision: rewritten.summary.lowPrecision,
+    warnings,
   };
   return { summary, file: out, plan: finalPlan, table };
 }
@@ -261,9 +296,16 @@ function byOpType(layers: readonly LayerRecord[]): QuantizeSummary['byOpType'] {
   return out;
 }
 
-/** The GateError (exit 4) to raise after writing when --max-drop was not met, else undefined. */
-export function quantizeGateError(summary: QuantizeSummary): GateError | undefined {
+/**
+ * The GateError (exit 4) to raise after writing: --max-drop not met, or (without --allow-unchanged)
+ * a run that quantized less than half the weight bytes; else undefined.
+ */
+export function quantizeGateError(summary: QuantizeSummary, opts: { allowUnchanged?: boolean } = {}): GateError | undefined {
   const b = summary.budget;
+  if (!opts.allowUnchanged) {
+    const unchanged = unchangedWarning(summary.layers, summary.mode, summary.bits);
+    if (unchanged) return new GateError('E_UNCHANGED', `quantize: ${unchanged} (output written to ${summary.output.file})`, { file: summary.input.file });
+  }
   if (!b || b.budgetMet) return undefined;
   return new GateError(
     'E_BUDGET_NOT_MET',

@@ -7,9 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openDataset, type FeedSource, type OpenDatasetOptions } from '../data/index.js';
-import type { QuantizeSummary } from '../documents/index.js';
+import { loadData } from './load-data.js';
+import type { CalibrationTable, Plan, QuantizeSummary } from '../documents/index.js';
+import type { ApplyPlanOptions } from '../rewrite/index.js';
+import { rewriteOutputs } from './evaluator.js';
 import { loadModel, walkGraphs, type Model } from '../onnx/index.js';
-import { FidelityAccumulator } from '../quant/index.js';
+import { FidelityAccumulator, OutputCoverage, sequenceAgreement } from '../quant/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
 import { toFloat32 } from '../tensor/index.js';
 
@@ -42,23 +45,54 @@ export function fusedKernels(optimizedOps: Readonly<Record<string, number>>): [o
 }
 
 /** Run float and quantized models on the first `samples` samples and compare every output. */
-export async function checkFidelity(model: Model, quantizedFile: string, data: string | FeedSource, samples: number, batchSize: number, read: OpenDatasetOptions = {}): Promise<NonNullable<QuantizeSummary['fidelity']>> {
-  const dataset = await openDataset(data, model, { ...read, maxSamples: samples });
+export interface FidelityCheck {
+  fidelity: NonNullable<QuantizeSummary['fidelity']>;
+  /** Calibration coverage of the float model's outputs on the same samples (quant/OutputCoverage). */
+  coverage: string[];
+}
+
+/**
+ * Float vs quantized on up to `samples` samples of `data`, from sample `from` on (the held-out part
+ * after the calibration samples; `from` 0 re-uses calibration samples and says so): per output
+ * cosine, SQNR, max |error|, top-1 agreement for [rows, classes], and for sequence outputs [N, T, C]
+ * the per-position argmax agreement and the greedy-decode (CTC-style) sequence agreement.
+ */
+export async function checkFidelity(model: Model, quantizedFile: string, data: string | FeedSource, samples: number, batchSize: number, from = 0, read: OpenDatasetOptions = {}): Promise<FidelityCheck> {
   const f = await Session.open(model);
   const q = await Session.open(quantizedFile);
+  const producers = new Map<string, string>();
+  for (const n of model.proto.graph!.node) for (const o of n.output) producers.set(o, n.opType);
   const acc = new Map<string, FidelityAccumulator>();
+  const seq = new Map<string, { agree: number; total: number }>();
+  const cover = new Map<string, OutputCoverage>();
   let n = 0;
   try {
-    for await (const feeds of dataset.batches(batchSize)) {
-      const fo = await f.run(feeds as Feeds);
-      const qo = await q.run(feeds as Feeds);
-      n += dataset.samplesIn(feeds);
+    const batches: Feeds[] = from > 0 ? (await loadData(data, model, { from, maxSamples: from + samples, batchSize, read })).batches : [];
+    const dataset = from > 0 ? undefined : await openDataset(data, model, { ...read, maxSamples: samples });
+    const source: AsyncIterable<Feeds> | Iterable<Feeds> = dataset ? (dataset.batches(batchSize) as AsyncIterable<Feeds>) : batches;
+    for await (const feeds of source) {
+      const fo = await f.run(feeds);
+      const qo = await q.run(feeds);
+      n += dataset ? dataset.samplesIn(feeds) : sampleCount(feeds);
       for (const [name, t] of Object.entries(fo)) {
         if (!(name in qo) || !isFloat(t.dtype)) continue;
         const a = acc.get(name) ?? new FidelityAccumulator();
         acc.set(name, a);
-        const classes = t.dims.length === 2 && t.dims[1] > 1 ? t.dims[1] : undefined;
-        a.update(toFloat32(t), toFloat32(qo[name]), classes);
+        const ref = toFloat32(t);
+        const test = toFloat32(qo[name]);
+        const last = t.dims[t.dims.length - 1];
+        const classes = (t.dims.length === 2 || t.dims.length === 3) && last > 1 ? last : undefined;
+        a.update(ref, test, classes);
+        if (t.dims.length === 3 && classes) {
+          const s = seq.get(name) ?? { agree: 0, total: 0 };
+          seq.set(name, s);
+          const r = sequenceAgreement(ref, test, t.dims[1], classes);
+          s.agree += r.agree;
+          s.total += r.total;
+        }
+        const c = cover.get(name) ?? new OutputCoverage(name, producers.get(name));
+        cover.set(name, c);
+        c.update(ref, t.dims);
       }
     }
   } finally {
@@ -67,11 +101,83 @@ export async function checkFidelity(model: Model, quantizedFile: string, data: s
   }
   const outputs = [...acc].map(([name, a]) => {
     const r = a.result();
-    return { name, cosine: r.cosine, sqnrDb: Number.isFinite(r.sqnrDb) ? r.sqnrDb : 999, maxAbsError: r.maxAbsError, ...(r.top1Agreement !== undefined ? { top1Agreement: r.top1Agreement } : {}) };
+    const s = seq.get(name);
+    const agreement = r.top1Agreement !== undefined ? (s ? { positionAgreement: r.top1Agreement } : { top1Agreement: r.top1Agreement }) : {};
+    return {
+      name,
+      cosine: r.cosine,
+      sqnrDb: Number.isFinite(r.sqnrDb) ? r.sqnrDb : 999,
+      maxAbsError: r.maxAbsError,
+      ...agreement,
+      ...(s && s.total > 0 ? { sequenceAgreement: s.agree / s.total } : {}),
+    };
   });
-  return { samples: n, outputs };
+  return { fidelity: { samples: n, isHeldOut: from > 0, outputs }, coverage: [...cover.values()].flatMap((c) => c.warnings()) };
+}
+
+function sampleCount(feeds: Feeds): number {
+  const t = Object.values(feeds)[0];
+  return t && t.dims.length > 0 ? t.dims[0] : 1;
 }
 
 function isFloat(d: string): boolean {
   return d === 'float32' || d === 'float16' || d === 'float64' || d === 'bfloat16';
+}
+
+/**
+ * Argmax agreement below which a Softmax/LogSoftmax output counts as damaged: one class (or one
+ * sequence position) in twenty changed. Documented default; not tuned on a model.
+ */
+export const MIN_ARGMAX_AGREEMENT = 0.95;
+
+/** Outputs below the fidelity floor: SQNR under `floorDb`, or a Softmax/LogSoftmax output's argmax agreement under MIN_ARGMAX_AGREEMENT. */
+export function fidelityFailures(model: Model, fidelity: NonNullable<QuantizeSummary['fidelity']>, floorDb: number): string[] {
+  const producers = new Map<string, string>();
+  for (const n of model.proto.graph!.node) for (const o of n.output) producers.set(o, n.opType);
+  const out: string[] = [];
+  for (const o of fidelity.outputs) {
+    const why: string[] = [];
+    if (o.sqnrDb < floorDb) why.push(`SQNR ${o.sqnrDb.toFixed(1)} dB < ${floorDb} dB (cosine ${o.cosine.toFixed(4)})`);
+    const isClass = producers.get(o.name) === 'Softmax' || producers.get(o.name) === 'LogSoftmax';
+    const agree = o.positionAgreement ?? o.top1Agreement;
+    if (isClass && agree !== undefined && agree < MIN_ARGMAX_AGREEMENT) why.push(`${o.positionAgreement !== undefined ? 'per-position' : 'top-1'} argmax agreement ${(100 * agree).toFixed(1)}% < ${100 * MIN_ARGMAX_AGREEMENT}%`);
+    if (isClass && o.sequenceAgreement !== undefined && o.sequenceAgreement < MIN_ARGMAX_AGREEMENT) why.push(`decoded sequences identical for ${(100 * o.sequenceAgreement).toFixed(1)}%`);
+    if (why.length) out.push(`"${o.name}": ${why.join(', ')}`);
+  }
+  return out;
+}
+
+/** Largest layer count for which a below-floor run measures every layer alone to name the worst. */
+export const MAX_LAYERS_MEASURED = 64;
+
+/**
+ * Each quantized layer of `plan` alone (the others float), rewritten for real and run on `feeds`:
+ * the first output's SQNR against float, worst first (the measured single-layer loss).
+ */
+export async function worstLayers(
+  model: Model,
+  plan: Plan,
+  table: CalibrationTable | undefined,
+  rewrite: ApplyPlanOptions,
+  batches: readonly Feeds[],
+  quantized: readonly string[],
+): Promise<{ id: string; sqnrDb: number }[]> {
+  const output = model.proto.graph!.output[0].name;
+  const f = await Session.open(model);
+  const reference: Float32Array[] = [];
+  try {
+    for (const b of batches) reference.push(toFloat32((await f.run(b, [output]))[output]));
+  } finally {
+    await f.release();
+  }
+  const out: { id: string; sqnrDb: number }[] = [];
+  for (const id of quantized) {
+    const single: Plan = { ...plan, defaults: { bits: 'float' }, layers: { [id]: plan.layers[id] ?? plan.defaults } };
+    const r = await rewriteOutputs(model, single, table, batches, output, rewrite);
+    const acc = new FidelityAccumulator();
+    r.outputs.forEach((y, i) => acc.update(reference[i], y));
+    const db = acc.result().sqnrDb;
+    out.push({ id, sqnrDb: Number.isFinite(db) ? db : 999 });
+  }
+  return out.sort((a, b) => a.sqnrDb - b.sqnrDb);
 }

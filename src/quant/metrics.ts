@@ -220,3 +220,33 @@ export function metricDrop(reference: number, value: number, unit: 'points' | 'p
   if (reference === 0) return 0;
   return ((isLowerBetter ? value - reference : reference - value) / Math.abs(reference)) * 100;
 }
+
+/**
+ * Greedy-decode agreement of sequence outputs [N, T, C] (CTC recognizers): per sequence, the argmax
+ * path over C with repeats merged and the blank dropped — the blank taken as the reference's most
+ * frequent argmax class over the batch (CTC outputs are mostly blank) — compared between reference and
+ * test. Returns how many of the N sequences decode identically.
+ */
+export function sequenceAgreement(ref: Float32Array, test: Float32Array, steps: number, classes: number): { agree: number; total: number } {
+  const ra = argmaxRows(ref, classes);
+  const ta = argmaxRows(test, classes);
+  const freq = new Map<number, number>();
+  for (const k of ra) freq.set(k, (freq.get(k) ?? 0) + 1);
+  let blank = 0;
+  let best = -1;
+  for (const [k, c] of freq) if (c > best || (c === best && k < blank)) [blank, best] = [k, c];
+  const total = Math.floor(ra.length / steps);
+  const decode = (a: Int32Array, s: number) => {
+    const out: number[] = [];
+    let prev = -1;
+    for (let t = 0; t < steps; t++) {
+      const k = a[s * steps + t];
+      if (k !== prev && k !== blank) out.push(k);
+      prev = k;
+    }
+    return out.join(',');
+  };
+  let agree = 0;
+  for (let s = 0; s < total; s++) if (decode(ra, s) === decode(ta, s)) agree++;
+  return { agree, total };
+}

@@ -9,3 +9,4 @@ export type { WeightQuantizer, WeightQuantizerRequest, WeightQuantizerResult, La
 export { scaleInputChannels, type ChannelScaling, type ChannelScalingFold } from './channel-scales.js';
 export * from './fold-batchnorm.js';
 export { foldConvAffine, type FoldResult } from './fold-conv.js';
+export { MIN_QUANTIZED_WEIGHT_SHARE, quantizedWeightShare, unchangedWarning } from './unchanged.js';

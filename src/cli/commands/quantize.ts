@@ -44,6 +44,8 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--force', field: 'force' },
   { flag: '--external-data', field: 'externalData' },
   { flag: '--fidelity-samples <n>', field: 'fidelitySamples' },
+  { flag: '--min-tensor-sqnr <dB>', field: 'minTensorSqnrDb' },
+  { flag: '--allow-unchanged', field: 'allowUnchanged' },
   { flag: '--max-drop <x>', field: 'maxDrop', number: { min: 0, percent: true }, note: "('1%' reads as 1); exit 4 if even keeping every layer higher misses it" },
   { flag: '--metric <m>', field: 'metric' },
   { flag: '--eval <path>', field: 'eval', kind: 'string' },
@@ -78,6 +80,7 @@ export function register(program: Command): void {
       const bar = startProgress(flags.quiet);
       const result = await api
         .quantize(modelPath, options, {
+          onWarning: (w) => warn(`warning: ${w}`),
           onProgress: (e) => {
             // Counted stages get a frame; the others (rewrite, verify, save) pass too fast to draw.
             if (e.stage === 'search' && e.done === undefined && !flags.quiet) warn('note: uniform quantization missed --max-drop; searching for layers to keep at higher precision');
@@ -86,7 +89,9 @@ export function register(program: Command): void {
         })
         .finally(endProgress);
       const s = result.summary;
-      const gateError = api.quantizeGateError(s);
+      const gateError = api.quantizeGateError(s, { allowUnchanged: options.allowUnchanged });
+      // Warnings go to stderr first (random data was already shown before the work started).
+      for (const w of s.warnings) if (!w.startsWith('--data random')) warn(`warning: ${w}`);
       if (flags.json) {
         printJson(s);
         if (gateError) throw gateError;
@@ -113,13 +118,21 @@ export function register(program: Command): void {
       }
       if (s.fidelity) {
         lines.push('');
-        lines.push(`fidelity on ${s.fidelity.samples} samples:`);
+        lines.push(`fidelity on ${s.fidelity.samples} ${s.fidelity.isHeldOut ? 'held-out' : 'calibration (not held-out)'} samples:`);
         lines.push(
           table(
-            ['output', 'cosine', 'SQNR dB', 'max |err|', 'top-1 agree'],
-            s.fidelity.outputs.map((o) => [o.name, o.cosine.toFixed(5), o.sqnrDb.toFixed(1), o.maxAbsError.toPrecision(3), o.top1Agreement === undefined ? '-' : `${(100 * o.top1Agreement).toFixed(1)}%`]),
+            ['output', 'cosine', 'SQNR dB', 'max |err|', 'argmax agree', 'sequences'],
+            s.fidelity.outputs.map((o) => {
+              const agree = o.positionAgreement ?? o.top1Agreement;
+              const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
+              return [o.name, o.cosine.toFixed(5), o.sqnrDb.toFixed(1), o.maxAbsError.toPrecision(3), `${pct(agree)}${o.positionAgreement !== undefined ? ' per position' : ''}`, pct(o.sequenceAgreement)];
+            }),
           ),
         );
+      }
+      if (s.lowPrecision.length) {
+        lines.push('');
+        lines.push(table(['kept at higher precision', 'kind', 'expected SQNR', 'floor', 'why'], s.lowPrecision.map((t) => [t.tensor, t.kind, `${t.sqnrDb.toFixed(1)} dB${t.domain === 'log' ? ' (log domain)' : ''}`, `${t.floorDb} dB`, t.action])));
       }
       if (s.budget) lines.push('', ...budgetLines(s.budget));
       printText(lines.join('\n'));
