@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { runInterruptHooks } from './interrupt.js';
-import { endProgress, setDocumentStringifier, stopProgress } from './output.js';
+import { endProgress, setDocumentStringifier, stopProgress, warn } from './output.js';
 
 const VERSION = '0.1.0';
 
@@ -19,9 +19,14 @@ async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // The library is loaded only when a command really runs, never for --help or usage errors.
-  program.hook('preAction', async () => {
-    const { stringifyDocument } = await import('../index.js');
+  program.hook('preAction', async (_program, action) => {
+    const { stringifyDocument, RANDOM_DATA_WARNING } = await import('../index.js');
     setDocumentStringifier(stringifyDocument);
+    // Random inputs say nothing about real data: every command says so before it starts (quantize
+    // through its own onWarning, which also lists it in --json warnings).
+    const o = action.opts() as Record<string, unknown>;
+    const random = ['data', 'eval'].filter((k) => o[k] === 'random').map((k) => `--${k}`);
+    if (random.length && action.name() !== 'quantize') warn(`warning: ${random.join(', ')} random: ${RANDOM_DATA_WARNING}`);
   });
   for (const register of COMMANDS) register(program);
   for (const cmd of program.commands) cmd.exitOverride().option('--verbose', 'print stack traces for errors');
