@@ -302,11 +302,10 @@ function byOpType(layers: readonly LayerRecord[]): QuantizeSummary['byOpType'] {
  */
 export function quantizeGateError(summary: QuantizeSummary, opts: { allowUnchanged?: boolean } = {}): GateError | undefined {
   const b = summary.budget;
-  if (!opts.allowUnchanged) {
-    const unchanged = unchangedWarning(summary.layers, summary.mode, summary.bits);
-    if (unchanged) return new GateError('E_UNCHANGED', `quantize: ${unchanged} (output written to ${summary.output.file})`, { file: summary.input.file });
+  if (!b || b.budgetMet) {
+    const unchanged = opts.allowUnchanged ? undefined : unchangedWarning(summary.layers, summary.mode, summary.bits);
+    return unchanged ? new GateError('E_UNCHANGED', `quantize: ${unchanged} (output written to ${summary.output.file})`, { file: summary.input.file }) : undefined;
   }
-  if (!b || b.budgetMet) return undefined;
   return new GateError(
     'E_BUDGET_NOT_MET',
     summary.layers.length > 0 && summary.layers.every((l) => l.bits === 'float')
