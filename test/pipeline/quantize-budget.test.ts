@@ -58,7 +58,9 @@ describe('quantize --max-drop', () => {
     expect(cos).toBeGreaterThanOrEqual(0.99);
     expect(cos).toBeCloseTo(b.final.value, 5);
     expect(b.kept.length).toBeGreaterThan(0);
-    expect(b.kept.length).toBeLessThanOrEqual(4);
+    // Measured single-layer losses order the search (issue 11): 5 of 64 convs kept float here (2–4 when
+    // every single-layer measurement was, by a bug, the uniform plan and the order fell back to layer order).
+    expect(b.kept.length).toBeLessThanOrEqual(6);
     expect(r.summary.runtime.optimizedOps.QLinearConv).toBeGreaterThan(50);
     expect(quantizeGateError(r.summary)).toBeUndefined();
   });
