@@ -156,3 +156,14 @@ describe('paretoFront', () => {
     expect(paretoFront(pts)).toEqual([0, 1, 3]);
   });
 });
+
+describe('a result that quantizes nothing is never budget met (issue 11)', () => {
+  it('levels float/8: when only every-layer-float passes, budgetMet is false and the notes say why', async () => {
+    // Any layer at 8 bits costs 2 points; the budget is 1 point.
+    const evaluate = async (plan: Plan) => ({ value: 0.9 - 0.02 * Object.values(plan.layers).filter((e) => e.bits === 8).length });
+    const { plan, report } = await searchPlan(fakeReport([1, 2, 3, 4]), evaluate, { bits: [8, 'float'], maxDrop: 1, metric: 'accuracy' });
+    expect(Object.values(plan.layers).every((e) => e.bits === 'float')).toBe(true);
+    expect(report.budgetMet).toBe(false);
+    expect(report.notes.join(' ')).toMatch(/quantizes nothing/);
+  });
+});
