@@ -33,7 +33,7 @@ import { meetBudget, prepareBudget, type QuantizeProgress } from './budget.js';
 import { checkTableCovers, planCalibrationTensors } from './calibration-plan.js';
 import { DEFAULT_ACCURACY_LEVEL, latencyStep } from './formats.js';
 import { modelContext } from './model-context.js';
-import { checkFidelity, fidelityFailures, MAX_LAYERS_MEASURED, optimizedOpCounts, worstLayers } from './verify.js';
+import { checkFidelity, fidelityFailures, MAX_LAYERS_MEASURED, optimizedOpCounts, WORST_LAYER_SAMPLES, worstLayers } from './verify.js';
 
 export type { QuantizeStage, QuantizeProgress } from './budget.js';
 
@@ -235,7 +235,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
       let worst = '';
       if (quantized.length > 1 && quantized.length <= MAX_LAYERS_MEASURED) {
         progress({ stage: 'fidelity' });
-        const held = await loadData(opts.data, model, { from, maxSamples: from + Math.min(8, opts.fidelitySamples), batchSize: opts.batchSize, read: ctx.dataOptions });
+        const held = await loadData(opts.data, model, { from, maxSamples: from + Math.min(WORST_LAYER_SAMPLES, opts.fidelitySamples), batchSize: opts.batchSize, read: ctx.dataOptions });
         const ranked = await worstLayers(model, finalPlan, table, rewriteOpts, held.batches, quantized);
         fidelity.worstLayers = ranked.slice(0, 5);
         worst = `; measured one layer at a time, the worst: ${ranked.slice(0, 3).map((w) => `${w.id} (${w.sqnrDb.toFixed(1)} dB alone)`).join(', ')}`;
