@@ -36,6 +36,8 @@ beforeAll(() => {
 });
 
 describe('quantize --max-drop', () => {
+  // 300 s: the search's single-layer losses are real rewrites of each layer alone (64 on det, 47 on rec;
+  // issue 11), which under a loaded 2-core machine pass the default 120 s.
   it('PaddleOCR det, cosine, --max-drop 1: uniform INT8 misses, the search keeps a few convs float', async () => {
     const out = path.join(dir, 'det.int8.onnx');
     const r = await quantize(REAL_MODELS.paddleDet, { bits: 8, data: path.join(dir, 'det-calib.npy'), eval: path.join(dir, 'det-eval.npy'), metric: 'cosine', maxDrop: 1, output: out, fidelitySamples: 0 });
@@ -63,7 +65,7 @@ describe('quantize --max-drop', () => {
     expect(b.kept.length).toBeLessThanOrEqual(6);
     expect(r.summary.runtime.optimizedOps.QLinearConv).toBeGreaterThan(50);
     expect(quantizeGateError(r.summary)).toBeUndefined();
-  });
+  }, 300_000);
 
   it('PaddleOCR rec, cosine, --max-drop 1: the written model reaches cosine >= 0.99 with most convs still QLinearConv', async () => {
     const out = path.join(dir, 'rec.int8.onnx');
@@ -82,7 +84,7 @@ describe('quantize --max-drop', () => {
     expect(acc.result().cosine).toBeGreaterThanOrEqual(0.99);
     expect(r.summary.runtime.optimizedOps.QLinearConv).toBeGreaterThan(30);
     expect(r.summary.sizeRatio).toBeLessThan(0.35);
-  });
+  }, 300_000);
 
   it('fmnist_cnn, accuracy, --max-drop 0.5: uniform passes at once, same bytes as without --max-drop', async () => {
     const plainOut = path.join(dir, 'cnn.plain.onnx');
