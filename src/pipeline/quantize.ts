@@ -223,8 +223,9 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     progress({ stage: 'fidelity' });
     // Held out: the samples after the ones calibration read (the --max-drop tail, or those beyond
     // --samples); when --data has none, the calibration samples, flagged isHeldOut false.
+    // A stream of unknown length is not counted (that would read it once more): fidelity then re-uses the calibration samples.
     const total = (await ctx.dataset(opts.data)).sampleCount;
-    const from = plan.mode !== 'static' ? 0 : (budget?.heldOutFrom ?? (total > calibSamples ? calibSamples : 0));
+    const from = plan.mode !== 'static' ? 0 : (budget?.heldOutFrom ?? (total !== undefined && total > calibSamples ? calibSamples : 0));
     const check = await checkFidelity(ctx.model, out, opts.data, opts.fidelitySamples, opts.batchSize, from, ctx.dataOptions);
     fidelity = { ...check.fidelity, isHeldOut: plan.mode !== 'static' || from > 0 };
     if (!fidelity.isHeldOut) rewritten.summary.notes.push(`fidelity measured on calibration samples: --data has no samples beyond the ${calibSamples} calibration read; give more for a held-out check`);
