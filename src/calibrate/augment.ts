@@ -25,7 +25,7 @@ function declaredFloat(index: GraphIndex, name: string): boolean | undefined {
  * `only` restricts the list (every name must exist).
  */
 export function calibrationTensors(model: Model, only?: readonly string[]): string[] {
-  const index = new GraphIndex(model.proto.graph!, model.file);
+  const index = GraphIndex.of(model);
   const main = index.main;
   const seen = new Set<string>();
   const out: string[] = [];

@@ -74,7 +74,7 @@ export async function calibrate(model: Model, dataset: Dataset, options: Calibra
   const tensors = calibrationTensors(model, opts.tensors);
   const inputNames = new Set(dataset.inputs.map((i) => i.name));
   const fetches = tensors.filter((t) => !inputNames.has(t));
-  const types = inferDTypes(new GraphIndex(model.proto.graph!, model.file));
+  const types = inferDTypes(GraphIndex.of(model));
   const reducedTensors = fetches.filter((t) => types.get(t) === 'float32');
   // Histogram methods fetch every tensor anyway: with the WebAssembly kernel, its scan of the fetched
   // values is cheaper than onnxruntime's extra in-graph reduction pass (bench/calibrate.mjs), so the

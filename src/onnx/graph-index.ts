@@ -1,8 +1,14 @@
 import { ModelError } from '../errors.js';
 import { AttributeType, type GraphProto, type NodeProto, type SparseTensorProto, type TensorProto, type ValueInfoProto } from './proto.js';
-import { floatTensorProto, sparseToDense } from './tensor-proto.js';
+import { floatTensorProto, sparseToDense, type DensifyOptions, type ExternalSource } from './tensor-proto.js';
+import type { Model } from './model.js';
 import { create } from '@bufbuild/protobuf';
 import { TensorProtoSchema } from './proto.js';
+
+export interface GraphIndexOptions extends DensifyOptions {
+  /** Where external sparse values are read from (the model). */
+  source?: ExternalSource;
+}
 
 /** A node together with the graph that holds it. */
 export interface NodeRef {
@@ -44,10 +50,16 @@ export class GraphIndex {
   constructor(
     graph: GraphProto,
     private readonly file?: string,
+    private readonly opts: GraphIndexOptions = {},
   ) {
     const scopes: GraphScope[] = [];
     this.main = this.build(graph, 'main', undefined, undefined, scopes, file);
     this.scopes = scopes;
+  }
+
+  /** The index of a loaded model: external sparse values read from its folder, its tensor cap applied. */
+  static of(model: Model): GraphIndex {
+    return new GraphIndex(model.proto.graph!, model.file, { source: model, maxTensorBytes: model.maxTensorBytes });
   }
 
   private build(graph: GraphProto, path: string, parent: GraphScope | undefined, owner: NodeRef | undefined, scopes: GraphScope[], file?: string): GraphScope {
@@ -155,15 +167,36 @@ export class GraphIndex {
 
   private dense(sp: SparseTensorProto): TensorProto {
     let t = this.denseCache.get(sp);
-    if (!t) this.denseCache.set(sp, (t = sparseToDense(sp, { file: this.file ?? '<model>', baseDir: '.' })));
+    if (!t) this.denseCache.set(sp, (t = sparseToDense(sp, this.opts.source ?? { file: this.file ?? '<model>', baseDir: '.' }, this.opts)));
     return t;
+  }
+
+  /**
+   * Data type and dims of the constant behind `value`, without decoding it: a sparse initializer or
+   * sparse Constant is not densified (inspect and layer listing need only its header).
+   */
+  constantHeader(value: string, scope: GraphScope = this.main): { dataType: number; dims: readonly bigint[] } | undefined {
+    for (let s: GraphScope | undefined = scope; s; s = s.parent) {
+      const init = s.initializers.get(value);
+      if (init) return init;
+      const sparse = s.sparseInitializers.get(value);
+      if (sparse) return { dataType: sparse.values?.dataType ?? 0, dims: sparse.dims };
+      const p = s.producers.get(value);
+      if (p) {
+        if (!isConstantNode(p.node)) return undefined;
+        const sp = p.node.attribute.find((a) => a.name === 'sparse_value')?.sparseTensor;
+        return sp ? { dataType: sp.values?.dataType ?? 0, dims: sp.dims } : this.constantOf(p.node);
+      }
+      if (s.inputs.has(value)) return undefined;
+    }
+    return undefined;
   }
 
   /** The same TensorProto object on every call for the same Constant node. */
   private constantOf(node: NodeProto): TensorProto | undefined {
     let t = this.denseCache.get(node);
     if (!t) {
-      t = constantNodeTensor(node);
+      t = constantNodeTensor(node, this.opts);
       if (t) this.denseCache.set(node, t);
     }
     return t;
@@ -186,13 +219,13 @@ function isConstantNode(node: NodeProto): boolean {
 }
 
 /** The tensor a Constant node produces, whichever attribute form it uses (sparse_value densified). */
-export function constantNodeTensor(node: NodeProto): TensorProto | undefined {
+export function constantNodeTensor(node: NodeProto, opts: DensifyOptions & { source?: ExternalSource } = {}): TensorProto | undefined {
   for (const a of node.attribute) {
     switch (a.name) {
       case 'value':
         return a.t;
       case 'sparse_value':
-        return a.sparseTensor ? sparseToDense(a.sparseTensor) : undefined;
+        return a.sparseTensor ? sparseToDense(a.sparseTensor, opts.source, opts) : undefined;
       case 'value_string':
         return create(TensorProtoSchema, { name: node.output[0], dataType: 8, dims: [], stringData: [a.s] });
       case 'value_strings':

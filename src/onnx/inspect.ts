@@ -22,7 +22,7 @@ function describeValue(v: ValueInfoProto): ModelSummary['inputs'][number] {
 export function inspectModel(model: Model): ModelSummary {
   const proto = model.proto;
   const graph = proto.graph!;
-  const index = new GraphIndex(graph, model.file);
+  const index = GraphIndex.of(model);
   const opHistogram: Record<string, number> = {};
   let nodeCount = 0;
   for (const g of walkGraphs(graph)) {
@@ -64,7 +64,7 @@ export function inspectModel(model: Model): ModelSummary {
     }
   }
   const layers = quantizableLayers(index).map((l) => {
-    const t = index.constant(l.weight, l.scope)!;
+    const t = index.constantHeader(l.weight, l.scope)!;
     return {
       id: l.id,
       opType: l.opType,

@@ -16,6 +16,8 @@ export interface Model {
   readonly file: string;
   /** Folder that external-data locations are relative to. */
   readonly baseDir: string;
+  /** Cap on a densified sparse tensor, in bytes (default DEFAULT_MAX_TENSOR_BYTES, 1 GiB). */
+  readonly maxTensorBytes?: number;
 }
 
 export interface LoadOptions {
@@ -25,6 +27,8 @@ export interface LoadOptions {
   name?: string;
   /** Check that every external-data file exists and is large enough (default true). */
   checkExternalData?: boolean;
+  /** Cap on a densified sparse tensor, in bytes (see Model.maxTensorBytes). */
+  maxTensorBytes?: number;
 }
 
 /** Load an ONNX model from a path or from bytes. Never copies tensor bytes. */
@@ -56,7 +60,7 @@ export function loadModel(source: string | Uint8Array, opts: LoadOptions = {}): 
     baseDir = path.resolve(opts.baseDir ?? '.');
   }
   const proto = parseModelBytes(bytes, file);
-  const model: Model = { proto, file, baseDir };
+  const model: Model = opts.maxTensorBytes !== undefined ? { proto, file, baseDir, maxTensorBytes: opts.maxTensorBytes } : { proto, file, baseDir };
   if (opts.checkExternalData ?? true) checkExternalData(model);
   return model;
 }
@@ -152,9 +156,31 @@ function parseIntField(v: string, key: string, t: TensorProto, file: string): nu
   return n;
 }
 
-/** Absolute path of a tensor's external data file (refusing locations that escape the model folder). */
+/**
+ * Absolute path of a tensor's external data file, refusing locations that escape the model folder,
+ * lexically or through a symlink/hard-to-see folder link, and non-regular files (FIFO, device): see
+ * resolveInside. When the model file is itself a symlink (a Hugging Face cache snapshot), its real
+ * folder counts as inside too, where such caches keep the data blobs.
+ */
 export function externalPath(model: Model, ref: ExternalRef): string {
-  return resolveInside(model.baseDir, ref.location, model.file);
+  return resolveInside(model.baseDir, ref.location, model.file, { roots: modelRealRoots(model) });
+}
+
+function modelRealRoots(model: Model): string[] {
+  if (model.file === '<bytes>' || !fs.existsSync(model.file)) return [];
+  try {
+    return [path.dirname(fs.realpathSync(model.file))];
+  } catch {
+    return [];
+  }
+}
+
+/** The files a model is read from: the model file (unless loaded from bytes) and every external data file, sorted. */
+export function modelFiles(model: Model): string[] {
+  const files = new Set<string>();
+  if (model.file !== '<bytes>') files.add(path.resolve(model.file));
+  for (const t of walkTensors(model.proto.graph!)) if (isExternal(t)) files.add(externalPath(model, externalRef(t, model.file)));
+  return [...files].sort();
 }
 
 function checkExternalData(model: Model): void {

@@ -45,7 +45,7 @@ export function quantizableLayers(index: GraphIndex): QuantizableLayer[] {
     if (!kind) continue;
     const weight = n.input[kind.weightInput];
     if (!weight) continue;
-    const t = index.constant(weight, ref.graph);
+    const t = index.constantHeader(weight, ref.graph);
     if (!t) continue;
     out.push({ node: n, scope: ref.graph, id: nodeId(n, ref.graph, ref.position), opType: n.opType, weight, weightDims: t.dims.map(Number), kind });
   }

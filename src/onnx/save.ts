@@ -1,10 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { create, type DescMessage } from '@bufbuild/protobuf';
 import { InputError, ModelError, QtoolError } from '../errors.js';
 import { PENDING_TEMP_FILES, describeFsError, resolveInside, writeFileAtomic } from '../files.js';
 import { coalesce, encodeToPieces } from './encode.js';
-import { externalPath, externalRef, isExternal, walkTensors, type Model } from './model.js';
+import { externalPath, externalRef, isExternal, loadModel, walkTensors, type Model } from './model.js';
 import { DataLocation, ModelProtoSchema, StringStringEntryProtoSchema, TensorProtoSchema, type TensorProto } from './proto.js';
 
 /** Protobuf cannot serialize a message of 2 GiB or more; leave room for the graph itself. */
@@ -66,8 +67,8 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): S
     const locations = new Set<string>();
     for (const t of walkTensors(model.proto.graph!)) if (isExternal(t)) locations.add(externalRef(t, model.file).location);
     for (const loc of [...locations].sort()) {
-      const src = resolveInside(model.baseDir, loc, model.file);
-      const dst = resolveInside(outDir, loc, file);
+      const src = externalPath(model, { location: loc, offset: 0, length: -1 });
+      const dst = resolveInside(outDir, loc, file, { purpose: 'write' });
       fs.mkdirSync(path.dirname(dst), { recursive: true });
       copyFileAtomic(src, dst);
       externalFiles.push(dst);
@@ -89,8 +90,8 @@ function hasOnlyExternalBigTensors(model: Model): boolean {
 }
 
 function copyFileAtomic(src: string, dst: string): void {
-  if (path.resolve(src) === path.resolve(dst)) return;
-  const tmp = path.join(path.dirname(dst), `.qtool-tmp-${process.pid}-${path.basename(dst)}`);
+  if (realPath(src) === realPath(dst)) return;
+  const tmp = path.join(path.dirname(dst), `.qtool-tmp-${process.pid}-${randomBytes(4).toString('hex')}-${path.basename(dst)}`);
   PENDING_TEMP_FILES.add(tmp);
   try {
     fs.copyFileSync(src, tmp);
@@ -103,20 +104,34 @@ function copyFileAtomic(src: string, dst: string): void {
   }
 }
 
+/**
+ * Model + external data as a pair that a reader never sees mixed: the data goes to a temp file,
+ * then under a name no existing model references (`<model>.data`, or `<model>.<sha8>.data` when
+ * that name holds other bytes), then the model is renamed into place last, then the data the
+ * replaced model referenced is removed. A kill at any point leaves either the old pair or the new
+ * one, each complete. Data files of the source model are never replaced or removed.
+ */
 function saveWithExternalData(model: Model, file: string, opts: SaveOptions): SaveResult {
   const outDir = path.dirname(path.resolve(file));
-  const dataName = opts.externalDataName ?? `${path.basename(file)}.data`;
-  const dataPath = resolveInside(outDir, dataName, file);
+  const preferredName = opts.externalDataName ?? `${path.basename(file)}.data`;
+  const preferred = resolveInside(outDir, preferredName, file, { purpose: 'write' });
+  const sourceFiles = new Set(sourceDataFiles(model));
+  const oldData = referencedDataFiles(file, outDir);
   const threshold = opts.externalThreshold ?? 1024;
-  const tmpData = path.join(outDir, `.qtool-tmp-${process.pid}-${path.basename(dataPath)}`);
+  const tmpData = path.join(outDir, `.qtool-tmp-${process.pid}-${randomBytes(4).toString('hex')}-${path.basename(preferred)}`);
   PENDING_TEMP_FILES.add(tmpData);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmpData, 'w');
+    const hash = createHash('sha256');
     let offset = 0;
     const moved = new Map<TensorProto, TensorProto>();
     const copies = new Set<TensorProto>();
     const dataFd = fd;
+    const append = (bytes: Uint8Array) => {
+      writeAllSync(dataFd, bytes);
+      hash.update(bytes);
+    };
     const rewrite = (schema: DescMessage, msg: object): object => {
       if (schema.typeName !== TensorProtoSchema.typeName) return msg;
       const t = msg as TensorProto;
@@ -128,21 +143,21 @@ function saveWithExternalData(model: Model, file: string, opts: SaveOptions): Sa
       if (!external && t.rawData.length < threshold) return msg;
       const pad = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
       if (pad) {
-        fs.writeSync(dataFd, new Uint8Array(pad));
+        append(new Uint8Array(pad));
         offset += pad;
       }
       let length: number;
       if (external) {
-        length = copyExternalBytes(model, t, dataFd);
+        length = copyExternalBytes(model, t, append);
       } else {
         length = t.rawData.length;
-        writeAllSync(dataFd, t.rawData);
+        append(t.rawData);
       }
       const copy = Object.assign(Object.create(Object.getPrototypeOf(t)) as TensorProto, t);
       copy.rawData = new Uint8Array(0);
       copy.dataLocation = DataLocation.EXTERNAL;
       copy.externalData = [
-        create(StringStringEntryProtoSchema, { key: 'location', value: dataName }),
+        create(StringStringEntryProtoSchema, { key: 'location', value: preferredName }),
         create(StringStringEntryProtoSchema, { key: 'offset', value: String(offset) }),
         create(StringStringEntryProtoSchema, { key: 'length', value: String(length) }),
       ];
@@ -151,15 +166,37 @@ function saveWithExternalData(model: Model, file: string, opts: SaveOptions): Sa
       copies.add(copy);
       return copy;
     };
-    const pieces = encodeToPieces(ModelProtoSchema, model.proto, { bigBytes: 64 * 1024, rewrite: rewrite as never });
+    let pieces = encodeToPieces(ModelProtoSchema, model.proto, { bigBytes: 64 * 1024, rewrite: rewrite as never });
     if (pieces.length > PROTOBUF_LIMIT_BYTES) {
       throw new ModelError('E_MODEL_TOO_LARGE', `graph without its tensors is still ${pieces.length} bytes; protobuf cannot hold 2 GiB or more`, { file });
     }
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
-    fs.renameSync(tmpData, dataPath);
+    const digest = hash.digest('hex');
+    // Where the new data may go without a reader of the old pair seeing it.
+    let dataName = preferredName;
+    let dataPath = preferred;
+    let keepExisting = false;
+    if (fs.existsSync(preferred)) {
+      if (sameContent(preferred, offset, digest)) keepExisting = true;
+      else {
+        dataName = hashedName(preferredName, digest);
+        dataPath = resolveInside(outDir, dataName, file, { purpose: 'write' });
+        if (sourceFiles.has(realPath(dataPath))) throw new InputError('E_OUTPUT_IS_INPUT', `external data file ${dataPath} is a data file of the model being saved`, { file });
+        keepExisting = fs.existsSync(dataPath) && sameContent(dataPath, offset, digest);
+      }
+    }
+    if (dataName !== preferredName) {
+      for (const c of copies) c.externalData[0] = create(StringStringEntryProtoSchema, { key: 'location', value: dataName });
+      pieces = encodeToPieces(ModelProtoSchema, model.proto, { bigBytes: 64 * 1024, rewrite: rewrite as never });
+    }
+    if (keepExisting) fs.rmSync(tmpData, { force: true });
+    else fs.renameSync(tmpData, dataPath);
     writeFileAtomic(file, coalesce(pieces.list));
+    // The model now references dataPath only: the replaced model's data can go.
+    const kept = realPath(dataPath);
+    for (const old of oldData) if (old !== kept && !sourceFiles.has(old) && isOwnDataName(path.basename(old), preferredName)) fs.rmSync(old, { force: true });
     return { file, bytes: pieces.length, externalFiles: [dataPath], externalBytes: offset };
   } catch (err) {
     if (fd !== undefined) fs.closeSync(fd);
@@ -168,6 +205,80 @@ function saveWithExternalData(model: Model, file: string, opts: SaveOptions): Sa
     throw new InputError('E_WRITE', describeFsError(err, 'cannot write model'), { file, cause: err });
   } finally {
     PENDING_TEMP_FILES.delete(tmpData);
+  }
+}
+
+function realPath(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/** Real paths of the external data files the source model reads (never replaced by its save). */
+function sourceDataFiles(model: Model): string[] {
+  const out: string[] = [];
+  for (const t of walkTensors(model.proto.graph!)) {
+    if (!isExternal(t)) continue;
+    try {
+      out.push(realPath(externalPath(model, externalRef(t, model.file))));
+    } catch {
+      // a bad location fails where the bytes are read
+    }
+  }
+  return out;
+}
+
+/** `w.onnx.data` → `w.onnx.1a2b3c4d.data`; `weights.bin` → `weights.1a2b3c4d.bin`. */
+function hashedName(name: string, digest: string): string {
+  const ext = path.extname(name);
+  const stem = ext ? name.slice(0, -ext.length) : name;
+  return `${stem}.${digest.slice(0, 8)}${ext}`;
+}
+
+function isOwnDataName(base: string, preferredName: string): boolean {
+  const pref = path.basename(preferredName);
+  if (base === pref) return true;
+  const ext = path.extname(pref);
+  const stem = ext ? pref.slice(0, -ext.length) : pref;
+  return base.length === stem.length + 9 + ext.length && base.startsWith(`${stem}.`) && base.endsWith(ext) && /^[0-9a-f]{8}$/.test(base.slice(stem.length + 1, stem.length + 9));
+}
+
+function sameContent(p: string, size: number, digest: string): boolean {
+  const st = fs.statSync(p, { throwIfNoEntry: false });
+  if (!st?.isFile() || st.size !== size) return false;
+  const h = createHash('sha256');
+  const fd = fs.openSync(p, 'r');
+  try {
+    const buf = (copyBuffer ??= Buffer.allocUnsafe(COPY_CHUNK_BYTES));
+    for (let pos = 0; pos < size; ) {
+      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
+      if (n === 0) return false;
+      h.update(buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex') === digest;
+}
+
+/** External data files (real paths, inside outDir) that the model currently at `file` references; [] when none or unreadable. */
+function referencedDataFiles(file: string, outDir: string): string[] {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st?.isFile() || st.size > 256 * 1024 * 1024) return [];
+  try {
+    const old = loadModel(file, { checkExternalData: false });
+    const out = new Set<string>();
+    for (const t of walkTensors(old.proto.graph!)) {
+      if (!isExternal(t)) continue;
+      const p = resolveInside(outDir, externalRef(t, file).location, file);
+      if (fs.existsSync(p)) out.add(realPath(p));
+    }
+    return [...out];
+  } catch {
+    return [];
   }
 }
 
@@ -183,7 +294,7 @@ let copyBuffer: Buffer | undefined;
  * Append an external tensor's bytes to `dataFd` through one reused buffer: a multi-GiB model
  * is copied without allocating (and page-faulting) a fresh buffer per tensor. Returns the length.
  */
-function copyExternalBytes(model: Model, t: TensorProto, dataFd: number): number {
+function copyExternalBytes(model: Model, t: TensorProto, append: (bytes: Uint8Array) => void): number {
   const ref = externalRef(t, model.file);
   const src = externalPath(model, ref);
   let fd: number;
@@ -198,7 +309,7 @@ function copyExternalBytes(model: Model, t: TensorProto, dataFd: number): number
     for (let done = 0; done < length; ) {
       const n = fs.readSync(fd, buf, 0, Math.min(length - done, buf.length), ref.offset + done);
       if (n === 0) throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}" ends before tensor "${t.name}" does`, { file: model.file });
-      writeAllSync(dataFd, buf.subarray(0, n));
+      append(buf.subarray(0, n));
       done += n;
     }
     return length;

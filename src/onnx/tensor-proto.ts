@@ -137,22 +137,66 @@ export function float16TensorProto(name: string, dims: readonly number[], values
 }
 
 /**
- * The dense tensor a SparseTensorProto describes (zeros elsewhere). Indices are either
- * linear ([NNZ]) or coordinates ([NNZ, rank]), as the ONNX spec allows.
+ * Largest dense tensor sparseToDense builds, in bytes (1 GiB): a sparse tensor declares its dense
+ * dims freely, so a 119-byte file can ask for 2^30 elements. Raise it with `maxTensorBytes`
+ * (CLI: --max-tensor-bytes) for a real model that needs more.
  */
-export function sparseToDense(sp: SparseTensorProto, source?: ExternalSource): TensorProto {
+export const DEFAULT_MAX_TENSOR_BYTES = 1 << 30;
+
+export interface DensifyOptions {
+  /** Refuse a dense form larger than this (default DEFAULT_MAX_TENSOR_BYTES). */
+  maxTensorBytes?: number;
+}
+
+/**
+ * Check a sparse tensor's declared shape before anything is allocated: dims non-negative safe
+ * integers, element count a safe integer, no more values than elements, and the dense bytes within
+ * `maxTensorBytes`. Returns the dims and element count. Throws ModelError E_TENSOR_SIZE.
+ */
+export function checkSparseShape(sp: SparseTensorProto, file?: string, opts: DensifyOptions = {}): { dims: number[]; elements: number } {
+  const name = sp.values?.name ?? '';
+  const bad = (why: string, hint?: string) => new ModelError('E_TENSOR_SIZE', `sparse tensor "${name}": ${why}`, { file, hint });
+  if (!sp.values || !sp.indices) throw bad('expected values and indices, got only one of them');
+  const dims = sp.dims.map((d) => Number(d));
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`expected dims >= 0, got [${formatDimsShort(dims)}]`);
+  let elements = 1;
+  for (const d of dims) {
+    elements *= d;
+    if (!Number.isSafeInteger(elements)) throw bad(`dims [${formatDimsShort(dims)}] hold more than 2^53 elements`);
+  }
+  const dtype = dtypeFromOnnx(sp.values.dataType);
+  if (!dtype) throw new ModelError('E_UNSUPPORTED_DTYPE', `sparse tensor "${name}" has data type ${onnxTypeName(sp.values.dataType)}, which qtool cannot read`, { file });
+  const declared = sp.values.dims.length === 1 ? Number(sp.values.dims[0]) : -1;
+  if (declared > elements) throw bad(`expected at most ${elements} values for dims [${formatDimsShort(dims)}], got ${declared}`);
+  const max = opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES;
+  const bytes = Math.ceil((elements * DTYPES[dtype].bits) / 8);
+  if (bytes > max) {
+    throw bad(`dense form would take ${bytes} bytes (dims [${formatDimsShort(dims)}]), more than the ${max}-byte tensor cap`, 'pass --max-tensor-bytes N to raise the cap for a model you trust');
+  }
+  return { dims, elements };
+}
+
+function formatDimsShort(dims: readonly number[]): string {
+  return dims.length > 16 ? `${dims.slice(0, 16).join(', ')}, … (${dims.length} dims)` : dims.join(', ');
+}
+
+/**
+ * The dense tensor a SparseTensorProto describes (zeros elsewhere). Indices are either
+ * linear ([NNZ]) or coordinates ([NNZ, rank]), as the ONNX spec allows. The declared shape is
+ * checked (checkSparseShape) before the values, the indices or the dense array are read.
+ */
+export function sparseToDense(sp: SparseTensorProto, source?: ExternalSource, opts: DensifyOptions = {}): TensorProto {
   const file = source?.file;
   const name = sp.values?.name ?? '';
   const bad = (why: string) => new ModelError('E_TENSOR_SIZE', `sparse tensor "${name}": ${why}`, { file });
-  if (!sp.values || !sp.indices) throw bad('expected values and indices, got only one of them');
-  const dims = sp.dims.map((d) => Number(d));
-  if (dims.some((d) => d < 0)) throw bad(`expected dims >= 0, got [${dims.join(', ')}]`);
-  const values = tensorFromProto(sp.values, source);
-  const indices = tensorFromProto(sp.indices, source);
+  const { dims, elements: n } = checkSparseShape(sp, file, opts);
+  const values = tensorFromProto(sp.values!, source);
+  const indices = tensorFromProto(sp.indices!, source);
   const nnz = values.data.length;
-  const n = numElements(dims);
-  const strides = dims.map((_, i) => numElements(dims.slice(i + 1)));
+  if (nnz > n) throw bad(`expected at most ${n} values for dims [${formatDimsShort(dims)}], got ${nnz}`);
   const rank = dims.length;
+  const strides = new Array<number>(rank);
+  for (let i = rank - 1, st = 1; i >= 0; i--) (strides[i] = st), (st *= dims[i]);
   const isCoords = indices.dims.length === 2;
   if (indices.data.length !== (isCoords ? nnz * rank : nnz)) throw bad(`expected ${isCoords ? nnz * rank : nnz} indices, got ${indices.data.length}`);
   const idx = (k: number) => Number(indices.data[k]);
@@ -161,9 +205,14 @@ export function sparseToDense(sp: SparseTensorProto, source?: ExternalSource): T
   const src = values.data as unknown as { [i: number]: number | bigint };
   for (let v = 0; v < nnz; v++) {
     let at = 0;
-    if (isCoords) for (let j = 0; j < rank; j++) at += idx(v * rank + j) * strides[j];
-    else at = idx(v);
-    if (!(at >= 0 && at < n)) throw bad(`index ${at} is outside the ${n} elements of dims [${dims.join(', ')}]`);
+    if (isCoords) {
+      for (let j = 0; j < rank; j++) {
+        const c = idx(v * rank + j);
+        if (!(c >= 0 && c < dims[j])) throw bad(`index ${c} on axis ${j} is outside dims [${formatDimsShort(dims)}]`);
+        at += c * strides[j];
+      }
+    } else at = idx(v);
+    if (!(at >= 0 && at < n)) throw bad(`index ${at} is outside the ${n} elements of dims [${formatDimsShort(dims)}]`);
     out[at] = src[v];
   }
   return tensorToProto(name, dense);

@@ -64,7 +64,7 @@ export interface ApplyPlanOptions extends Selection {
 
 /** The caller's GraphIndex of `model` (checked to be of this graph), or a new one. */
 export function indexFor(model: Model, opts: { index?: GraphIndex }): GraphIndex {
-  if (!opts.index) return new GraphIndex(model.proto.graph!, model.file);
+  if (!opts.index) return GraphIndex.of(model);
   if (opts.index.main.graph !== model.proto.graph) throw new InternalError('applyPlan: the given GraphIndex is not of this model');
   return opts.index;
 }

@@ -76,7 +76,7 @@ export async function measureSensitivity(
   const opts = SensitivityOptionsSchema.parse(options);
   const bits = [...new Set(opts.bits)].sort((a, b) => a - b) as CandidateBits[];
   const t0 = performance.now();
-  const index = new GraphIndex(model.proto.graph!, model.file);
+  const index = GraphIndex.of(model);
   const wim = weightsAsInputs(model, index, quantizableLayers(index), { activationOutputs: true });
   if (data.batches.length === 0) throw new InputError('E_DATA_EMPTY', 'sensitivity needs at least one calibration sample, got none', { file: model.file });
   const session = await Session.open(wim.model, { name: model.file });
