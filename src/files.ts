@@ -34,10 +34,11 @@ export function onTempFilesChange(listener: TempListener | undefined): void {
 }
 
 /**
- * Read a whole file, turning fs failures into InputError naming the file. Typed as Uint8Array (it is a
- * Buffer at run time) so the published .d.ts needs no Node type definitions.
+ * Read a whole file, turning fs failures into InputError naming the file. FIFOs and pipes are read
+ * sequentially (readPipeSync); devices and sockets are refused. Typed as Uint8Array (it is a Buffer
+ * at run time) so the published .d.ts needs no Node type definitions.
  */
-export function readInput(file: string): Uint8Array {
+export function readInput(file: string, opts: PipeReadOptions = {}): Uint8Array {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
@@ -45,6 +46,8 @@ export function readInput(file: string): Uint8Array {
     throw new InputError('E_READ', describeFsError(err, 'cannot read file'), { file, cause: err });
   }
   if (stat.isDirectory()) throw new InputError('E_READ', 'is a directory, expected a file', { file });
+  if (stat.isFIFO()) return readPipeSync(file, opts);
+  if (!stat.isFile()) throw new InputError('E_READ', `is ${kindOf(stat)}: expected a regular file or a pipe`, { file });
   try {
     return fs.readFileSync(file);
   } catch (err) {
@@ -56,6 +59,79 @@ export function readInput(file: string): Uint8Array {
 export function readInputText(file: string): string {
   const bytes = readInput(file);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
+/** How long a pipe may stay without a writer before reading it fails (E_READ), and its size cap. */
+export const PIPE_WAIT_MS = 30_000;
+export const MAX_PIPE_BYTES = 2 ** 31 - 1;
+
+export interface PipeReadOptions {
+  /** Fail when no writer has sent a byte after this long (default PIPE_WAIT_MS). */
+  waitMs?: number;
+  /** Fail past this many bytes (default MAX_PIPE_BYTES). */
+  maxBytes?: number;
+}
+
+/**
+ * Open a FIFO or pipe without blocking (a FIFO with no writer would block open(2) forever).
+ * Returns the fd; read it with readPipeChunk.
+ */
+export function openPipe(file: string): number {
+  try {
+    return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    throw new InputError('E_READ', describeFsError(err, 'cannot open pipe'), { file, cause: err });
+  }
+}
+
+/**
+ * One non-blocking read: bytes read (> 0), 0 at end of data or while no writer is connected, or
+ * -1 when a writer is connected but has sent nothing yet (EAGAIN).
+ */
+export function readPipeChunk(fd: number, buf: Uint8Array, file: string): number {
+  try {
+    return fs.readSync(fd, buf, 0, buf.length, null);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return -1;
+    throw new InputError('E_READ', describeFsError(err, 'cannot read pipe'), { file, cause: err });
+  }
+}
+
+export function pipeTimeoutError(file: string, waitMs: number): InputError {
+  return new InputError('E_READ', `pipe: no data after ${Math.round(waitMs / 1000)} s: expected a writer (is the producing command running?)`, { file });
+}
+
+export function pipeTooLargeError(file: string, maxBytes: number): InputError {
+  return new InputError('E_DATA_TOO_LARGE', `pipe: more than ${maxBytes} bytes: expected at most that (write the data to a file instead)`, { file });
+}
+
+/** Read a FIFO/pipe to its end, sequentially (no positioned reads), waiting at most `waitMs` for a first byte. */
+export function readPipeSync(file: string, opts: PipeReadOptions = {}): Buffer {
+  const waitMs = opts.waitMs ?? PIPE_WAIT_MS;
+  const maxBytes = opts.maxBytes ?? MAX_PIPE_BYTES;
+  const fd = openPipe(file);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const start = Date.now();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      const n = readPipeChunk(fd, buf, file);
+      if (n > 0) {
+        total += n;
+        if (total > maxBytes) throw pipeTooLargeError(file, maxBytes);
+        chunks.push(buf.subarray(0, n));
+        continue;
+      }
+      if (n === 0 && total > 0) break;
+      if (n === 0 && Date.now() - start > waitMs) throw pipeTimeoutError(file, waitMs);
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return Buffer.concat(chunks, total);
 }
 
 export function describeFsError(err: unknown, fallback: string): string {

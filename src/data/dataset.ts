@@ -19,9 +19,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { InputError, ModelError, UsageError } from '../errors.js';
-import { describeFsError } from '../files.js';
+import { describeFsError, kindOf, type PipeReadOptions } from '../files.js';
+import { spoolPipe } from './spool.js';
 import type { Model } from '../onnx/index.js';
-import { DTYPES, Rng, makeTensor, numElements, type DType, type Feeds, type Tensor } from '../tensor/index.js';
+import { DTYPES, Rng, formatShape, makeTensor, numElements, type DType, type Feeds, type Tensor } from '../tensor/index.js';
 import { convertDtype, isFiniteRange, isFloatDType } from './convert.js';
 import { typedFromBytes } from './npy.js';
 import { npyArray, npzArrays, type StoredArray } from './npz.js';
@@ -58,6 +59,8 @@ export interface OpenDatasetOptions {
   padding?: TextPadding;
   /** In-memory labels for an in-memory data source. */
   labels?: LabelSource;
+  /** Data from a pipe: how long to wait for a writer and the size cap (see spool.ts). */
+  pipe?: PipeReadOptions;
 }
 
 /** Default size of a dynamic (non-batch) dim in `random` data. */
@@ -225,22 +228,42 @@ function nestedShape(v: unknown): number[] {
   return dims;
 }
 
-function flattenNested(v: unknown, dims: readonly number[], file: string, input: string): Float64Array {
-  const out = new Float64Array(numElements(dims));
+/**
+ * Flatten a nested JSON array of `dims` (row-major) with an explicit stack: a line nested 8,000 deep
+ * must not overflow the call stack. Booleans are accepted only for a bool input (true → 1, false → 0);
+ * for a numeric input they are refused, never silently turned into numbers.
+ */
+function flattenNested(v: unknown, dims: readonly number[], file: string, input: string, isBoolInput: boolean): Float64Array {
+  const n = numElements(dims);
+  if (!Number.isSafeInteger(n) || n > MAX_JSONL_SAMPLE_VALUES) throw shapeError(file, input, `nested array of shape [${formatShape(dims)}] holds ${n} values: expected at most ${MAX_JSONL_SAMPLE_VALUES} per line`);
+  const out = new Float64Array(n);
   let k = 0;
-  const walk = (x: unknown, depth: number): void => {
+  const stack: { arr: unknown[]; depth: number; next: number }[] = [];
+  const visit = (x: unknown, depth: number): void => {
     if (depth === dims.length) {
       if (typeof x === 'number') out[k++] = x;
-      else if (typeof x === 'boolean') out[k++] = x ? 1 : 0;
-      else throw new InputError('E_DATA_DTYPE', `input "${input}": expected numbers, got ${x === null ? 'null' : typeof x}`, { file });
+      else if (typeof x === 'boolean' && isBoolInput) out[k++] = x ? 1 : 0;
+      else if (typeof x === 'boolean') throw new InputError('E_DATA_DTYPE', `input "${input}": expected numbers, got a boolean (booleans are accepted only for bool inputs)`, { file });
+      else throw new InputError('E_DATA_DTYPE', `input "${input}": expected numbers, got ${x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x}`, { file });
       return;
     }
     if (!Array.isArray(x) || x.length !== dims[depth]) throw shapeError(file, input, `ragged nested array: expected ${dims[depth]} elements at depth ${depth}, got ${Array.isArray(x) ? x.length : 'a scalar'}`);
-    for (const e of x) walk(e, depth + 1);
+    stack.push({ arr: x, depth, next: 0 });
   };
-  walk(v, 0);
+  visit(v, 0);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.next === top.arr.length) {
+      stack.pop();
+      continue;
+    }
+    visit(top.arr[top.next++], top.depth + 1);
+  }
   return out;
 }
+
+/** Values one JSON Lines sample may hold (64 M): a line is parsed whole, so it is bounded. */
+export const MAX_JSONL_SAMPLE_VALUES = 1 << 26;
 
 async function countJsonlRecords(file: string): Promise<number> {
   let n = 0;
@@ -275,7 +298,7 @@ function jsonlSource(file: string, layouts: readonly Layout[]): ChunkSource {
           if (!(l.spec.name in obj)) throw new InputError('E_DATA_MISSING', `input "${l.spec.name}" is missing: expected a key "${l.spec.name}"`, { file: label });
           const v = obj[l.spec.name];
           const dims = nestedShape(v);
-          const values = flattenNested(v, dims, label, l.spec.name);
+          const values = flattenNested(v, dims, label, l.spec.name, l.spec.dtype === 'bool');
           const info = stackInfo(dims, l, label, false);
           const raw = makeTensor('float64', [1, ...info.sampleDims], values);
           arrays.set(l.spec.name, convertDtype(raw, l.spec.dtype, { file: label, input: l.spec.name, untyped: true, notes }));
@@ -462,7 +485,13 @@ function listDataDir(dir: string): string[] {
   } catch (err) {
     throw new InputError('E_READ', describeFsError(err, 'cannot read data folder'), { file: dir, cause: err });
   }
-  return names.filter((n) => /\.(npy|npz)$/i.test(n) && !n.startsWith('.')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const picked = names.filter((n) => /\.(npy|npz)$/i.test(n) && !n.startsWith('.')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const n of picked) {
+    // A FIFO named x.npy would block open(2) forever; a device would never end.
+    const st = fs.statSync(path.join(dir, n), { throwIfNoEntry: false });
+    if (st && !st.isFile()) throw new InputError('E_READ', `is ${kindOf(st)}: expected a regular .npy/.npz file`, { file: path.join(dir, n) });
+  }
+  return picked;
 }
 
 function sniffKind(file: string): 'npy' | 'npz' | 'jsonl' | undefined {
@@ -529,6 +558,13 @@ export async function openDataset(source: string | FeedSource, model: Model, opt
     stat = fs.statSync(source);
   } catch (err) {
     throw new InputError('E_READ', describeFsError(err, 'cannot read data'), { file: source, cause: err });
+  }
+  if (stat.isFIFO()) {
+    // A pipe allows no positioned reads: copy it to a temp file first (see spool.ts).
+    source = await spoolPipe(source, opts.pipe);
+    stat = fs.statSync(source);
+  } else if (!stat.isFile() && !stat.isDirectory()) {
+    throw new InputError('E_READ', `is ${kindOf(stat)}: expected a data file, a folder or a pipe`, { file: source });
   }
   const finish = (count: number, sources: ChunkSource[], what: string, warnings: string[] = [], info: SampleInfo = {}): Dataset => {
     if (count === 0) throw new InputError('E_DATA_EMPTY', 'expected at least one sample, got 0', { file: source });

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { InputError } from '../errors.js';
 import { describeFsError, writeFileAtomic } from '../files.js';
-import { DTYPES, makeTensor, numElements, type DType, type DTypeMap, type Tensor } from '../tensor/index.js';
+import { DTYPES, formatShape, makeTensor, numElements, type DType, type DTypeMap, type Tensor } from '../tensor/index.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -91,7 +91,7 @@ export function parseNpyHeader(head: Uint8Array, file: string, totalBytes?: numb
   const dataOffset = start + headerLen;
   const dataBytes = numElements(dims) * (DTYPES[dtype].bits / 8);
   if (totalBytes !== undefined && totalBytes < dataOffset + dataBytes) {
-    throw new InputError('E_DATA_FORMAT', `truncated .npy file: shape (${dims.join(', ')}) ${descr} needs ${dataOffset + dataBytes} bytes, got ${totalBytes}`, { file });
+    throw new InputError('E_DATA_FORMAT', `truncated .npy file: shape (${formatShape(dims)}) ${descr} needs ${dataOffset + dataBytes} bytes, got ${totalBytes}`, { file });
   }
   return { dtype, dims, dataOffset, dataBytes };
 }

@@ -1,6 +1,6 @@
 import { ModelError } from '../errors.js';
 import type { Model, ValueInfoProto } from '../onnx/index.js';
-import { dtypeFromOnnx, onnxTypeName, type DType } from '../tensor/index.js';
+import { dtypeFromOnnx, formatShape, onnxTypeName, type DType } from '../tensor/index.js';
 
 /** A model input as declared: name, dtype and dims (a number, a symbolic name, or null when unknown). */
 export interface InputSpec {
@@ -30,7 +30,7 @@ export function modelInputSpecs(model: Model): InputSpec[] {
 
 /** `[N, 1, 28, 28]` style text of declared dims. */
 export function formatDims(dims: readonly (number | string | null)[]): string {
-  return `[${dims.map((d) => (d === null ? '?' : d)).join(', ')}]`;
+  return `[${formatShape(dims)}]`;
 }
 
 /**

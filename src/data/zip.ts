@@ -34,7 +34,14 @@ function readAt(fd: number, position: number, length: number, file: string): Buf
   return buf;
 }
 
-/** List the entries of a zip archive from its central directory. */
+function corrupt(why: string, file: string): InputError {
+  return new InputError('E_DATA_FORMAT', `corrupt zip archive: ${why}`, { file });
+}
+
+/** Largest central directory read (64 MiB: over a million entries). */
+const MAX_CENTRAL_DIRECTORY_BYTES = 64 * 1024 * 1024;
+
+/** List the entries of a zip archive from its central directory; every offset and length is bounds-checked. */
 export function readZipDirectory(fd: number, file: string): ZipEntry[] {
   const size = fs.fstatSync(fd).size;
   if (size < 22) throw new InputError('E_DATA_FORMAT', 'not a zip archive (.npz): file too short', { file });
@@ -55,14 +62,18 @@ export function readZipDirectory(fd: number, file: string): ZipEntry[] {
   if ((count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) && eocdPos >= 20) {
     const loc = readAt(fd, eocdPos - 20, 20, file);
     if (loc.readUInt32LE(0) === ZIP64_LOCATOR_SIG) {
-      const z64 = readAt(fd, Number(loc.readBigUInt64LE(8)), 56, file);
+      const z64At = Number(loc.readBigUInt64LE(8));
+      if (!(z64At + 56 <= size)) throw corrupt(`ZIP64 end of central directory at offset ${z64At} is outside the ${size}-byte file`, file);
+      const z64 = readAt(fd, z64At, 56, file);
       if (z64.readUInt32LE(0) !== ZIP64_EOCD_SIG) throw new InputError('E_DATA_FORMAT', 'corrupt zip archive: bad ZIP64 end of central directory', { file });
       count = Number(z64.readBigUInt64LE(32));
       cdSize = Number(z64.readBigUInt64LE(40));
       cdOffset = Number(z64.readBigUInt64LE(48));
     }
   }
+  if (!Number.isSafeInteger(count) || count > size / 46) throw corrupt(`central directory claims ${count} entries, the file has room for at most ${Math.floor(size / 46)}`, file);
   if (cdOffset + cdSize > size) throw new InputError('E_DATA_FORMAT', `truncated zip archive: central directory ends at ${cdOffset + cdSize}, file has ${size} bytes`, { file });
+  if (cdSize > MAX_CENTRAL_DIRECTORY_BYTES) throw corrupt(`central directory of ${cdSize} bytes: expected at most ${MAX_CENTRAL_DIRECTORY_BYTES}`, file);
   const cd = readAt(fd, cdOffset, cdSize, file);
   const entries: ZipEntry[] = [];
   let p = 0;
@@ -77,6 +88,7 @@ export function readZipDirectory(fd: number, file: string): ZipEntry[] {
     const extraLen = cd.readUInt16LE(p + 30);
     const commentLen = cd.readUInt16LE(p + 32);
     let headerOffset = cd.readUInt32LE(p + 42);
+    if (p + 46 + nameLen + extraLen + commentLen > cd.length) throw corrupt(`central directory entry ${k} (name, extra field and comment of ${nameLen + extraLen + commentLen} bytes) overruns the directory`, file);
     const name = cd.toString(flags & 0x800 ? 'utf8' : 'latin1', p + 46, p + 46 + nameLen);
     // ZIP64 extended information: the fields that overflowed, in this order.
     let e = p + 46 + nameLen;
@@ -84,14 +96,26 @@ export function readZipDirectory(fd: number, file: string): ZipEntry[] {
     while (e + 4 <= extraEnd) {
       const id = cd.readUInt16LE(e);
       const len = cd.readUInt16LE(e + 2);
+      if (e + 4 + len > extraEnd) throw corrupt(`extra field 0x${id.toString(16).padStart(4, '0')} of entry "${name}" (${len} bytes) overruns its ${extraLen}-byte extra area`, file);
       if (id === 0x0001) {
         let q = e + 4;
-        if (uncompressed === 0xffffffff) (uncompressed = Number(cd.readBigUInt64LE(q))), (q += 8);
-        if (compressedSize === 0xffffffff) (compressedSize = Number(cd.readBigUInt64LE(q))), (q += 8);
-        if (headerOffset === 0xffffffff) headerOffset = Number(cd.readBigUInt64LE(q));
+        const end = q + len;
+        const next = (what: string): number => {
+          if (q + 8 > end) throw corrupt(`ZIP64 extra field of entry "${name}" is ${len} bytes: too short for its ${what}`, file);
+          const v = Number(cd.readBigUInt64LE(q));
+          q += 8;
+          return v;
+        };
+        if (uncompressed === 0xffffffff) uncompressed = next('size');
+        if (compressedSize === 0xffffffff) compressedSize = next('compressed size');
+        if (headerOffset === 0xffffffff) headerOffset = next('header offset');
       }
       e += 4 + len;
     }
+    if (!(headerOffset + 30 <= size) || !(compressedSize <= size)) {
+      throw corrupt(`entry "${name}" claims ${compressedSize} bytes at offset ${headerOffset}, outside the ${size}-byte file`, file);
+    }
+    if (!Number.isSafeInteger(uncompressed)) throw corrupt(`entry "${name}" claims a size of ${uncompressed} bytes`, file);
     entries.push({ name, method, compressedSize, size: uncompressed, crc32, headerOffset });
     p = extraEnd + commentLen;
   }
@@ -210,7 +234,8 @@ export function readEntry(fd: number, entry: ZipEntry, file: string): Uint8Array
   if (entry.method === 0) return body;
   if (entry.method !== 8) throw new InputError('E_DATA_FORMAT', `zip entry "${entry.name}" uses compression method ${entry.method}: expected stored (0) or deflate (8)`, { file });
   try {
-    return zlib.inflateRawSync(body);
+    // The declared size bounds the output: a deflate bomb fails here instead of filling memory.
+    return zlib.inflateRawSync(body, { maxOutputLength: Math.max(1, entry.size) });
   } catch (err) {
     throw new InputError('E_DATA_FORMAT', `corrupt deflate data in zip entry "${entry.name}" (${(err as Error).message})`, { file, cause: err });
   }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { InputError, ModelError } from '../errors.js';
-import { describeFsError, resolveInside } from '../files.js';
+import { describeFsError, kindOf, readPipeSync, resolveInside } from '../files.js';
 import { ModelProtoSchema, DataLocation, type ModelProto, type TensorProto, type GraphProto } from './proto.js';
 
 /** Highest ONNX IR version the bundled schema (ONNX 1.20) describes. */
@@ -46,12 +46,14 @@ export function loadModel(source: string | Uint8Array, opts: LoadOptions = {}): 
       throw new InputError('E_READ', describeFsError(err, 'cannot read model'), { file, cause: err });
     }
     if (stat.isDirectory()) throw new InputError('E_READ', 'is a directory, expected an .onnx file', { file });
+    if (!stat.isFile() && !stat.isFIFO()) throw new InputError('E_READ', `is ${kindOf(stat)}: expected an .onnx file`, { file });
     if (stat.size > 0x7fffffff) {
       throw new InputError('E_MODEL_PARSE', `file is ${stat.size} bytes; a protobuf model cannot exceed 2 GiB (store large tensors as external data)`, { file });
     }
     try {
-      bytes = fs.readFileSync(source);
+      bytes = stat.isFIFO() ? readPipeSync(source) : fs.readFileSync(source);
     } catch (err) {
+      if (err instanceof InputError) throw err;
       throw new InputError('E_READ', describeFsError(err, 'cannot read model'), { file, cause: err });
     }
   } else {

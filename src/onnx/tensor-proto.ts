@@ -4,6 +4,7 @@ import {
   DTYPES,
   dtypeFromOnnx,
   float32ToFloat16,
+  formatShape,
   makeTensor,
   numElements,
   onnxTypeName,
@@ -32,7 +33,7 @@ export function tensorFromProto(t: TensorProto, source?: ExternalSource): Tensor
   }
   const dims = t.dims.map((d) => Number(d));
   if (dims.some((d) => d < 0)) {
-    throw new ModelError('E_TENSOR_SIZE', `tensor "${t.name}": expected dims >= 0, got [${dims.join(', ')}]`, { file });
+    throw new ModelError('E_TENSOR_SIZE', `tensor "${t.name}": expected dims >= 0, got [${formatShape(dims)}]`, { file });
   }
   const n = numElements(dims);
   let raw: Uint8Array | undefined;
@@ -176,9 +177,7 @@ export function checkSparseShape(sp: SparseTensorProto, file?: string, opts: Den
   return { dims, elements };
 }
 
-function formatDimsShort(dims: readonly number[]): string {
-  return dims.length > 16 ? `${dims.slice(0, 16).join(', ')}, … (${dims.length} dims)` : dims.join(', ');
-}
+const formatDimsShort = formatShape;
 
 /**
  * The dense tensor a SparseTensorProto describes (zeros elsewhere). Indices are either

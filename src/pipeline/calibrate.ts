@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { calibrate, type CalibrateCallbacks } from '../calibrate/index.js';
-import { openDataset, type FeedSource } from '../data/index.js';
+import { RANDOM_DEFAULT_SAMPLES, openDataset, type FeedSource } from '../data/index.js';
 import { readOptionsOf, withoutDataOptions } from './data-read.js';
 import { writeDocument, type CalibrateOptions, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
 import { checkOutputPath } from '../files.js';
@@ -33,6 +33,13 @@ export interface CalibrateFileOptions extends CalibrateOptions {
   tensorsFor?: (model: Model) => { tensors: string[]; from: string };
 }
 
+/**
+ * Samples `qtool calibrate` reads when --max-samples is not given (2,048). Ranges settle within a few
+ * hundred samples; the cap bounds time on a huge or hostile data set (a 4 MB deflated .npz can expand
+ * to 1.4 M samples).
+ */
+export const DEFAULT_CALIBRATION_SAMPLES = 2048;
+
 /** Default table path: next to the model, `.onnx` replaced by `.calib.json`. */
 export function defaultCalibrationPath(modelPath: string): string {
   const dir = path.dirname(modelPath);
@@ -51,9 +58,10 @@ export async function calibrateFile(modelPath: string, opts: CalibrateFileOption
   const out = output === null ? null : (output ?? defaultCalibrationPath(modelPath));
   if (out !== null) checkOutputPath(out, { force: Boolean(force) });
   const model = loadModel(modelPath);
-  const dataset = await openDataset(data, model, { ...read, maxSamples: calibOpts.maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims: randomDims ?? read.randomDims, randomSamples });
+  const maxSamples = calibOpts.maxSamples ?? DEFAULT_CALIBRATION_SAMPLES;
+  const dataset = await openDataset(data, model, { ...read, maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims: randomDims ?? read.randomDims, randomSamples: randomSamples ?? calibOpts.maxSamples ?? RANDOM_DEFAULT_SAMPLES });
   const chosen = tensorsFor?.(model);
-  const table = await calibrate(model, dataset, { ...calibOpts, ...callbacks, ...(chosen ? { tensors: chosen.tensors, tensorsFrom: chosen.from } : {}) });
+  const table = await calibrate(model, dataset, { ...calibOpts, maxSamples, ...callbacks, ...(chosen ? { tensors: chosen.tensors, tensorsFrom: chosen.from } : {}) });
   if (out !== null) writeDocument(out, table);
   const entries = Object.entries(table.tensors);
   const summary: CalibrationSummary = {
@@ -70,6 +78,9 @@ export async function calibrateFile(modelPath: string, opts: CalibrateFileOption
     warnings: [...dataset.warnings],
     ranges: Object.fromEntries(entries.map(([n, e]) => [n, e.range])),
   };
+  if (calibOpts.maxSamples === undefined && /\(first \d+ of \d+\)$/.test(dataset.description)) {
+    summary.warnings.push(`used the first ${DEFAULT_CALIBRATION_SAMPLES} samples (the default cap); pass --max-samples N to use more`);
+  }
   if (dataset.skipped > 0) summary.warnings.push(`skipped ${dataset.skipped} samples holding NaN or Inf values`);
   if (summary.nonFiniteTensors.length > 0) {
     summary.warnings.push(`${summary.nonFiniteTensors.length} tensors hold NaN/Inf or |x| ≥ 2⁶⁴ (where x² overflows float32) values (e.g. attention masks); they are flagged nonFinite and stay float: ${summary.nonFiniteTensors.slice(0, 5).join(', ')}${summary.nonFiniteTensors.length > 5 ? ', …' : ''}`);

@@ -10,6 +10,19 @@ export interface Tensor<T extends DType = DType> {
 /** Named input (or output) tensors of one model run. */
 export type Feeds = Readonly<Record<string, Tensor>>;
 
+/** Most dims a message or report prints before eliding the rest ("…, (5000 dims)"). */
+export const MAX_PRINTED_DIMS = 16;
+
+/**
+ * Dims as "a, b, c" for messages: at most MAX_PRINTED_DIMS, then "…" and the rank, so a hostile
+ * 5,000-deep shape cannot flood a terminal or a one-line error.
+ */
+export function formatShape(dims: readonly (number | string | bigint | null)[]): string {
+  const show = (d: number | string | bigint | null) => (d === null ? '?' : String(d));
+  if (dims.length <= MAX_PRINTED_DIMS) return dims.map(show).join(', ');
+  return `${dims.slice(0, MAX_PRINTED_DIMS).map(show).join(', ')}, … (${dims.length} dims)`;
+}
+
 export function numElements(dims: readonly number[]): number {
   let n = 1;
   for (const d of dims) n *= d;
