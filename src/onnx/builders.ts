@@ -160,10 +160,13 @@ export function makeModel(spec: ModelSpec): ModelProto {
   });
 }
 
-/** Opset version imported for a domain ('' = ai.onnx), or undefined. */
+/**
+ * Opset version imported for a domain ('' = ai.onnx), or undefined. A model that imports a domain
+ * twice ('' and 'ai.onnx', say) gets the version onnxruntime uses: the last import wins.
+ */
 export function opsetVersion(model: ModelProto, domain = ''): number | undefined {
   const d = domain === 'ai.onnx' ? '' : domain;
-  const o = model.opsetImport.find((x) => (x.domain === 'ai.onnx' ? '' : x.domain) === d);
+  const o = [...model.opsetImport].reverse().find((x) => (x.domain === 'ai.onnx' ? '' : x.domain) === d);
   return o ? Number(o.version) : undefined;
 }
 

@@ -442,6 +442,15 @@ function raiseToOpset10(st: EmitState, opset: number): void {
 
 function finishOpsets(st: EmitState, opset: number): void {
   const proto = st.clone.proto;
+  const isDefault = (o: { domain: string }) => o.domain === '' || o.domain === 'ai.onnx';
+  if (proto.opsetImport.filter(isDefault).length > 1) {
+    // Two imports of the default domain ('' and 'ai.onnx', or one twice): onnxruntime reads the last;
+    // keep one import, at the first one's place, with that version, so no reader can pick another.
+    const versions = proto.opsetImport.filter(isDefault).map((o) => Number(o.version));
+    const first = proto.opsetImport.findIndex(isDefault);
+    proto.opsetImport = proto.opsetImport.flatMap((o, i) => (!isDefault(o) ? [o] : i === first ? [create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(opset) })] : []));
+    st.notes.push(`the model imported the default domain ${versions.length} times (versions ${versions.join(', ')}); kept one import, version ${opset} (the one onnxruntime uses)`);
+  }
   if (st.minOpset > opset) {
     proto.opsetImport = proto.opsetImport.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(st.minOpset) }) : o));
     if (st.minOpset >= 21) {
