@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { InputError, ModelError, UsageError } from '../errors.js';
 import { describeFsError, kindOf, type PipeReadOptions } from '../files.js';
-import { spoolPipe } from './spool.js';
+import { inheritedFd, spoolPipe } from './spool.js';
 import type { Model } from '../onnx/index.js';
 import { DTYPES, Rng, formatShape, makeTensor, numElements, type DType, type Feeds, type Tensor } from '../tensor/index.js';
 import { convertDtype, isFiniteRange, isFloatDType } from './convert.js';
@@ -553,13 +553,14 @@ export async function openDataset(source: string | FeedSource, model: Model, opt
     return new StreamDataset(inputs, count, desc, [randomSource(layouts, count, opts.seed ?? 0, opts.randomDims ?? {})], 'random', skip, [RANDOM_DATA_WARNING]);
   }
 
+  if (source === '-') source = '/dev/stdin';
   let stat: fs.Stats;
   try {
     stat = fs.statSync(source);
   } catch (err) {
     throw new InputError('E_READ', describeFsError(err, 'cannot read data'), { file: source, cause: err });
   }
-  if (stat.isFIFO()) {
+  if (stat.isFIFO() || (stat.isSocket() && inheritedFd(source) !== undefined)) {
     // A pipe allows no positioned reads: copy it to a temp file first (see spool.ts).
     source = await spoolPipe(source, opts.pipe);
     stat = fs.statSync(source);
