@@ -63,6 +63,9 @@ export interface OpenDatasetOptions {
   pipe?: PipeReadOptions;
 }
 
+/** Values one generated random sample may hold (64 M): declared shapes are not trusted. */
+export const MAX_RANDOM_SAMPLE_VALUES = 1 << 26;
+
 /** Default size of a dynamic (non-batch) dim in `random` data. */
 export const RANDOM_DYNAMIC_DIM = 32;
 export const RANDOM_DEFAULT_SAMPLES = 32;
@@ -317,6 +320,13 @@ function randomSource(layouts: readonly Layout[], count: number, seed: number, d
   const sampleDims = new Map(
     layouts.map((l) => [l.spec.name, l.sampleSpec.map((d) => (typeof d === 'number' ? d : typeof d === 'string' && dimsByName[d] !== undefined ? dimsByName[d] : RANDOM_DYNAMIC_DIM))]),
   );
+  for (const l of layouts) {
+    const dims = sampleDims.get(l.spec.name)!;
+    const n = numElements(dims);
+    if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || !(n <= MAX_RANDOM_SAMPLE_VALUES)) {
+      throw new ModelError('E_FEED_SHAPE', `input "${l.spec.name}": random data for the declared sample shape [${formatShape(dims)}] would hold ${n} values: expected at most ${MAX_RANDOM_SAMPLE_VALUES} per sample (give real data)`);
+    }
+  }
   return async function* (chunkSize, budget) {
     const rng = new Rng(seed);
     for (let s = 0; s < count && budget.left > 0; ) {

@@ -138,14 +138,22 @@ export function float16TensorProto(name: string, dims: readonly number[], values
 }
 
 /**
- * Largest dense tensor sparseToDense builds, in bytes (1 GiB): a sparse tensor declares its dense
- * dims freely, so a 119-byte file can ask for 2^30 elements. Raise it with `maxTensorBytes`
- * (CLI: --max-tensor-bytes) for a real model that needs more.
+ * Largest dense tensor sparseToDense builds, in bytes (256 MiB): a sparse tensor declares its dense
+ * dims freely, so a 119-byte file can ask for 2^30 elements, and the dense form is then copied by the
+ * rewrite and by onnxruntime. Raise it with `maxTensorBytes` (CLI: --max-tensor-bytes) for a model you trust.
  */
-export const DEFAULT_MAX_TENSOR_BYTES = 1 << 30;
+export const DEFAULT_MAX_TENSOR_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Dense elements one stored value may stand for (4096, i.e. 99.98 % zeros) once the dense form exceeds
+ * SPARSE_EXPANSION_FLOOR elements: the dense size must stay within reach of the declared values.
+ * Not applied when the caller sets maxTensorBytes explicitly (a trusted model).
+ */
+export const MAX_SPARSE_EXPANSION = 4096;
+export const SPARSE_EXPANSION_FLOOR = 1 << 20;
 
 export interface DensifyOptions {
-  /** Refuse a dense form larger than this (default DEFAULT_MAX_TENSOR_BYTES). */
+  /** Refuse a dense form larger than this (default DEFAULT_MAX_TENSOR_BYTES; setting it also lifts MAX_SPARSE_EXPANSION). */
   maxTensorBytes?: number;
 }
 
@@ -169,6 +177,13 @@ export function checkSparseShape(sp: SparseTensorProto, file?: string, opts: Den
   if (!dtype) throw new ModelError('E_UNSUPPORTED_DTYPE', `sparse tensor "${name}" has data type ${onnxTypeName(sp.values.dataType)}, which qtool cannot read`, { file });
   const declared = sp.values.dims.length === 1 ? Number(sp.values.dims[0]) : -1;
   if (declared > elements) throw bad(`expected at most ${elements} values for dims [${formatDimsShort(dims)}], got ${declared}`);
+  const stored = sp.values.dims.reduce((a, d) => a * Number(d), 1);
+  if (opts.maxTensorBytes === undefined && elements > SPARSE_EXPANSION_FLOOR && !(elements <= MAX_SPARSE_EXPANSION * stored)) {
+    throw bad(
+      `dims [${formatDimsShort(dims)}] ask for ${elements} elements from ${stored} stored values: expected at most ${MAX_SPARSE_EXPANSION} elements per stored value`,
+      'pass --max-tensor-bytes N to densify it anyway for a model you trust',
+    );
+  }
   const max = opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES;
   const bytes = Math.ceil((elements * DTYPES[dtype].bits) / 8);
   if (bytes > max) {

@@ -79,8 +79,17 @@ describe('sparse tensors are checked before they are densified', () => {
     const m = sparseMatMulModel([32768n, 32768n]);
     const e = caught(() => GraphIndex.of(m).constant('W'));
     expect(e.code).toBe('E_TENSOR_SIZE');
-    expect(e.message).toMatch(/4294967296 bytes.*1073741824-byte tensor cap/);
+    // One stored value cannot stand for 2^30 elements ...
+    expect(e.message).toMatch(/ask for 1073741824 elements from 1 stored values: expected at most 4096 elements per stored value/);
     expect(e.hint).toMatch(/--max-tensor-bytes/);
+    // ... and enough values for the ratio still meet the byte cap (256 MiB) before anything is allocated.
+    const sp = create(SparseTensorProtoSchema, {
+      values: floatTensorProto('W', [32768], new Float32Array(32768)),
+      indices: tensorToProto('W_i', makeTensor('int64', [32768], BigInt64Array.from({ length: 32768 }, (_, i) => BigInt(i)))),
+      dims: [8192n, 8200n],
+    });
+    const capped = caught(() => sparseToDense(sp));
+    expect(capped.message).toMatch(/dense form would take 268697600 bytes .* more than the 268435456-byte tensor cap/);
     expect(caught(() => applyPlan(m, uniformPlan({ bits: 8, mode: 'dynamic' }), undefined)).code).toBe('E_TENSOR_SIZE');
   });
 
@@ -93,7 +102,7 @@ describe('sparse tensors are checked before they are densified', () => {
   });
 
   it.each([
-    ['product ≥ 2^32', [65536n, 65537n], /tensor cap/],
+    ['product ≥ 2^32', [65536n, 65537n], /elements per stored value/],
     ['product beyond 2^53', [1n << 40n, 1n << 40n], /more than 2\^53 elements/],
     ['negative dim', [-1n, 4n], /expected dims >= 0/],
   ])('%s: E_TENSOR_SIZE, never a RangeError', (_name, dims, re) => {
