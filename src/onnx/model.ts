@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { InputError, ModelError } from '../errors.js';
 import { describeFsError, kindOf, readPipeSync, resolveInside } from '../files.js';
+import { checkSparseShape, checkTensorDeclaredSize, declaredTensorBytes } from './tensor-proto.js';
 import { ModelProtoSchema, DataLocation, type ModelProto, type TensorProto, type GraphProto } from './proto.js';
 
 /** Highest ONNX IR version the bundled schema (ONNX 1.20) describes. */
@@ -99,6 +100,24 @@ function validateModel(proto: ModelProto, file: string): void {
     for (const n of g.node) {
       if (!n.opType) throw new InputError('E_MODEL_PARSE', `not a valid ONNX model: a node in graph "${g.name}" has no op_type`, { file });
     }
+  }
+  // Declared sizes must match the data: nothing downstream (onnxruntime included) may size a buffer
+  // from dims the bytes do not back. Sparse tensors' dense dims are checked where they are densified.
+  for (const t of walkTensors(proto.graph)) checkTensorDeclaredSize(t, file);
+  for (const g of walkGraphs(proto.graph)) {
+    for (const sp of g.sparseInitializer) for (const t of [sp.values, sp.indices]) if (t) checkTensorDeclaredSize(t, file);
+  }
+}
+
+/**
+ * Check every sparse tensor's declared dense shape against the tensor cap (checkSparseShape):
+ * called before a model goes to onnxruntime, which densifies sparse initializers itself.
+ */
+export function checkSparseTensors(model: Model): void {
+  const opts = model.maxTensorBytes !== undefined ? { maxTensorBytes: model.maxTensorBytes } : {};
+  for (const g of walkGraphs(model.proto.graph!)) {
+    for (const sp of g.sparseInitializer) checkSparseShape(sp, model.file, opts);
+    for (const n of g.node) for (const a of n.attribute) if (a.sparseTensor) checkSparseShape(a.sparseTensor, model.file, opts);
   }
 }
 
@@ -206,6 +225,10 @@ function checkExternalData(model: Model): void {
       sizes.set(p, size);
     }
     const end = ref.length < 0 ? size : ref.offset + ref.length;
+    const declared = declaredTensorBytes(t.dataType, t.dims.map(Number));
+    if (declared !== undefined && (ref.length >= 0 ? ref.length !== declared : size - ref.offset < declared)) {
+      throw new InputError('E_EXTERNAL_DATA', `tensor "${t.name}" declares ${declared} bytes, its external data entry in "${ref.location}" gives ${ref.length >= 0 ? ref.length : size - ref.offset}`, { file: model.file });
+    }
     if (ref.offset > size || end > size) {
       throw new InputError('E_EXTERNAL_DATA', `external data file "${ref.location}" is ${size} bytes, tensor "${t.name}" needs bytes ${ref.offset}..${end}`, { file: model.file });
     }

@@ -137,6 +137,51 @@ export function float16TensorProto(name: string, dims: readonly number[], values
   return tensorToProto(name, makeTensor('float16', dims, out));
 }
 
+/** Bits per element of every ONNX data type as stored in raw_data (string: 0, counted separately). */
+const STORAGE_BITS: Readonly<Record<number, number>> = {
+  1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 8: 0, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64, 14: 64, 15: 128, 16: 16,
+  17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8, 25: 2, 26: 2,
+};
+
+/** Bytes a tensor of `dims` and ONNX type `dataType` holds in raw_data, or undefined for unknown types and strings. */
+export function declaredTensorBytes(dataType: number, dims: readonly number[]): number | undefined {
+  const bits = STORAGE_BITS[dataType];
+  if (!bits) return undefined;
+  let n = 1;
+  for (const d of dims) n *= d;
+  return Math.ceil((n * bits) / 8);
+}
+
+/**
+ * Check that a tensor's declared dims agree with the data it carries, before anyone (onnxruntime
+ * included, which allocates the declared size first) trusts them: dims non-negative safe integers,
+ * raw_data exactly the declared bytes, typed fields enough values, strings one per element, and some
+ * data for a non-empty tensor. External tensors are checked against their file by loadModel.
+ * Throws ModelError E_TENSOR_SIZE.
+ */
+export function checkTensorDeclaredSize(t: TensorProto, file?: string): void {
+  const bad = (why: string) => new ModelError('E_TENSOR_SIZE', `tensor "${t.name}": ${why}`, { file });
+  const dims = t.dims.map((d) => Number(d));
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`expected dims >= 0, got [${formatShape(dims)}]`);
+  let n = 1;
+  for (const d of dims) n *= d;
+  if (!Number.isSafeInteger(n)) throw bad(`dims [${formatShape(dims)}] hold more than 2^53 elements`);
+  if (isExternal(t)) return;
+  if (t.dataType === 8) {
+    if (t.stringData.length !== n) throw bad(`expected ${n} strings for dims [${formatShape(dims)}], got ${t.stringData.length}`);
+    return;
+  }
+  const bytes = declaredTensorBytes(t.dataType, dims);
+  if (t.rawData.length > 0) {
+    if (bytes !== undefined && t.rawData.length !== bytes) throw bad(`dims [${formatShape(dims)}] need ${bytes} bytes of data, got ${t.rawData.length}`);
+    return;
+  }
+  const typed = t.floatData.length + t.int32Data.length + t.int64Data.length + t.doubleData.length + t.uint64Data.length;
+  if (n > 0 && typed === 0) throw bad(`dims [${formatShape(dims)}] declare ${n} elements, the tensor holds no data`);
+  // A typed value holds at most 64 bits (complex128: two doubles per element).
+  if (bytes !== undefined && bytes > typed * 16) throw bad(`dims [${formatShape(dims)}] need ${bytes} bytes, the tensor holds ${typed} values`);
+}
+
 /**
  * Largest dense tensor sparseToDense builds, in bytes (256 MiB): a sparse tensor declares its dense
  * dims freely, so a 119-byte file can ask for 2^30 elements, and the dense form is then copied by the

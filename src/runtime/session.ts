@@ -5,7 +5,7 @@ import { sha256 } from '../files.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelProtoSchema, isExternal, saveModel, walkTensors, type Model } from '../onnx/index.js';
+import { ModelProtoSchema, checkSparseTensors, isExternal, saveModel, walkTensors, type Model } from '../onnx/index.js';
 import { makeTensor, type DType, type Feeds, type Tensor } from '../tensor/index.js';
 
 export type { Feeds };
@@ -64,6 +64,8 @@ export class Session {
       }
       so.extra = extra;
     }
+    // onnxruntime densifies sparse tensors itself, sized by their declared dims: check them first.
+    if (typeof source !== 'string' && !(source instanceof Uint8Array)) checkSparseTensors(source);
     try {
       let s: ort.InferenceSession;
       if (typeof source === 'string') s = await ort.InferenceSession.create(source, so);
