@@ -206,6 +206,8 @@ export function checkOutputPath(target: string, opts: OutputCheckOptions = {}): 
  */
 export function checkOutputPaths(targets: readonly (string | undefined)[], opts: OutputCheckOptions = {}): void {
   const outs = targets.filter((t): t is string => typeof t === 'string' && t.length > 0);
+  // Every command passes here first: the place to sweep temp files a killed run left where we write.
+  sweepStaleTemp(outs.map((t) => path.dirname(path.resolve(t))));
   const inputs = (opts.inputs ?? []).filter((p) => p && p !== '<bytes>' && p !== 'random').map((p) => ({ p, id: identityOf(p) }));
   const seen: { p: string; id: FileIdentity }[] = [];
   for (const target of outs) {
