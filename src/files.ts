@@ -202,7 +202,8 @@ export function checkOutputPath(target: string, opts: OutputCheckOptions = {}): 
  * links and symlinks included), two outputs naming the same file, an output whose folder is missing,
  * and an existing output that is not a regular file (a folder, /dev/null, a FIFO, a socket).
  * Refused without `force`: an output that already exists. A symlink output is replaced by the new
- * file (rename), never written through.
+ * file (rename), never written through. Also sweeps stale temp files of dead qtool processes from
+ * the outputs' folders and the system temp folder (sweepStaleTemp).
  */
 export function checkOutputPaths(targets: readonly (string | undefined)[], opts: OutputCheckOptions = {}): void {
   const outs = targets.filter((t): t is string => typeof t === 'string' && t.length > 0);
