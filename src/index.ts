@@ -21,14 +21,20 @@ export {
   type QtoolErrorOptions,
 } from './errors.js';
 
-/** Files: atomic writes, paths, hashing. */
+/** Files: atomic writes, paths, hashing, the output guard, temp files. */
 export {
+  PENDING_TEMP_FILES,
   checkOutputPath,
+  checkOutputPaths,
   fileExists,
+  onTempFilesChange,
   removePendingTempFiles,
   resolveInside,
   sha256,
+  sweepStaleTemp,
   writeFileAtomic,
+  type OutputCheckOptions,
+  type ResolveInsideOptions,
 } from './files.js';
 
 /** Tensors: the dtype table, Tensor<T>, float16/bfloat16, int4 packing, the seeded RNG. */
@@ -38,6 +44,7 @@ export {
   float16ToFloat32,
   float32ToBfloat16,
   float32ToFloat16,
+  formatShape,
   makeTensor,
   numElements,
   packInt4,
@@ -67,6 +74,10 @@ export {
   parseModelBytes,
   quantizableLayers,
   saveModel,
+  saveTargets,
+  modelFiles,
+  checkSparseTensors,
+  DEFAULT_MAX_TENSOR_BYTES,
   tensorFromProto,
   tensorToProto,
   walkGraphs,

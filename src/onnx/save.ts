@@ -32,6 +32,25 @@ export interface SaveResult {
   externalBytes: number;
 }
 
+/**
+ * Every file saveModel(model, file, opts) may write: the model, its `.data` companion (external data),
+ * or the external files it copies when the model moves folders. Commands pass these to the output
+ * guard (checkOutputPaths) before any work.
+ */
+export function saveTargets(model: Model, file: string, opts: SaveOptions = {}): string[] {
+  const outDir = path.dirname(path.resolve(file));
+  const targets = [file];
+  const mode = opts.externalData ?? 'auto';
+  if (mode === true || (mode === 'auto' && tensorDataBytes(model) > AUTO_EXTERNAL_BYTES)) {
+    targets.push(path.join(outDir, opts.externalDataName ?? `${path.basename(file)}.data`));
+  } else if (outDir !== path.resolve(model.baseDir)) {
+    const locations = new Set<string>();
+    for (const t of walkTensors(model.proto.graph!)) if (isExternal(t)) locations.add(externalRef(t, model.file).location);
+    for (const loc of [...locations].sort()) targets.push(path.join(outDir, loc));
+  }
+  return targets;
+}
+
 /** Total bytes of tensor data in the model (inline and external). */
 export function tensorDataBytes(model: Model): number {
   let total = 0;

@@ -29,7 +29,7 @@ import {
   type BatchSummary,
 } from '../documents/index.js';
 import { EXIT_CODES, InputError, UsageError, toQtoolError } from '../errors.js';
-import { describeFsError } from '../files.js';
+import { checkOutputPaths, describeFsError } from '../files.js';
 import { hashContent, openCache } from './batch-cache.js';
 import { assignShards, externalDataFiles, modelBytes, recipeWeight, resolveShard } from './batch-shard.js';
 import { runJobStaged, sweepStaleStaging } from './batch-stage.js';
@@ -162,6 +162,7 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
   const cacheDir = settings.cache;
   const allJobs = loadBatchJobs(jobsFile);
   if (summaryFile) checkSummaryPath(summaryFile, allJobs);
+  checkBatchOutputs(jobsFile, allJobs, summaryFile);
   let shard: BatchSummary['shard'];
   let jobs = allJobs;
   if (shardSpec) {
@@ -251,6 +252,26 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
   };
   if (summaryFile && !signal?.aborted) writeDocument(summaryFile, summary);
   return summary;
+}
+
+/**
+ * The output guard over the whole batch, before any job runs: no job output (model, `.data`
+ * companion, job record) nor the summary may be the jobs file or any job's input (model, data,
+ * table, plan, gate data), and no two jobs may write the same file. Existing outputs are expected
+ * (re-runs skip or redo them), so existence alone is not refused.
+ */
+export function checkBatchOutputs(jobsFile: string, jobs: readonly ResolvedJob[], summaryFile?: string): void {
+  const inputs = [jobsFile];
+  const outputs: string[] = [];
+  for (const j of jobs) {
+    inputs.push(...Object.keys(jobInputHashes(j)));
+    outputs.push(j.output, sidecarPath(j.output));
+    if (j.recipe.externalData) outputs.push(`${j.output}.data`);
+  }
+  if (summaryFile) outputs.push(summaryFile);
+  // A job output's folder may not exist yet (runOne creates it): check those paths by name only.
+  const ready = outputs.filter((o) => fs.existsSync(path.dirname(path.resolve(o))));
+  checkOutputPaths(ready, { force: true, inputs });
 }
 
 /** Refuse a summary path that would overwrite a job's input or output. */

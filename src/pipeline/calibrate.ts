@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import { calibrate, type CalibrateCallbacks } from '../calibrate/index.js';
 import { RANDOM_DEFAULT_SAMPLES, openDataset, type FeedSource } from '../data/index.js';
 import { readOptionsOf, withoutDataOptions } from './data-read.js';
-import { writeDocument, type CalibrateOptions, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
-import { checkOutputPath } from '../files.js';
-import { loadModel, type Model } from '../onnx/index.js';
+import { CalibrateOptionsSchema, writeDocument, type CalibrateOptions, type CalibrationSummary, type CalibrationTable } from '../documents/index.js';
+import { checkOutputPaths } from '../files.js';
+import { loadModel, modelFiles, type Model } from '../onnx/index.js';
 import { UsageError } from '../errors.js';
 import { staticPlanCalibrationTensors } from './calibration-plan.js';
 
@@ -34,11 +34,11 @@ export interface CalibrateFileOptions extends CalibrateOptions {
 }
 
 /**
- * Samples `qtool calibrate` reads when --max-samples is not given (2,048). Ranges settle within a few
- * hundred samples; the cap bounds time on a huge or hostile data set (a 4 MB deflated .npz can expand
- * to 1.4 M samples).
+ * Samples `qtool calibrate` reads when --samples is not given (the schema's default, 2,048). Ranges
+ * settle within a few hundred samples; the cap bounds time on a huge or hostile data set (a 4 MB
+ * deflated .npz can expand to 1.4 M samples).
  */
-export const DEFAULT_CALIBRATION_SAMPLES = 2048;
+export const DEFAULT_CALIBRATION_SAMPLES: number = CalibrateOptionsSchema.parse({}).maxSamples;
 
 /** Default table path: next to the model, `.onnx` replaced by `.calib.json`. */
 export function defaultCalibrationPath(modelPath: string): string {
@@ -56,8 +56,8 @@ export async function calibrateFile(modelPath: string, opts: CalibrateFileOption
   const read = readOptionsOf(withData);
   const calibOpts = withoutDataOptions(withData);
   const out = output === null ? null : (output ?? defaultCalibrationPath(modelPath));
-  if (out !== null) checkOutputPath(out, { force: Boolean(force) });
   const model = loadModel(modelPath);
+  checkOutputPaths(out === null ? [] : [out], { force: Boolean(force), inputs: [...modelFiles(model), ...(typeof data === 'string' ? [data] : [])] });
   const maxSamples = calibOpts.maxSamples ?? DEFAULT_CALIBRATION_SAMPLES;
   const dataset = await openDataset(data, model, { ...read, maxSamples, seed: calibOpts.seed, skipNonfinite: calibOpts.skipNonfinite, randomDims: randomDims ?? read.randomDims, randomSamples: randomSamples ?? calibOpts.maxSamples ?? RANDOM_DEFAULT_SAMPLES });
   const chosen = tensorsFor?.(model);
@@ -79,7 +79,7 @@ export async function calibrateFile(modelPath: string, opts: CalibrateFileOption
     ranges: Object.fromEntries(entries.map(([n, e]) => [n, e.range])),
   };
   if (calibOpts.maxSamples === undefined && /\(first \d+ of \d+\)$/.test(dataset.description)) {
-    summary.warnings.push(`used the first ${DEFAULT_CALIBRATION_SAMPLES} samples (the default cap); pass --max-samples N to use more`);
+    summary.warnings.push(`used the first ${DEFAULT_CALIBRATION_SAMPLES} samples (the default cap); pass --samples N to use more`);
   }
   if (dataset.skipped > 0) summary.warnings.push(`skipped ${dataset.skipped} samples holding NaN or Inf values`);
   if (summary.nonFiniteTensors.length > 0) {

@@ -41,7 +41,7 @@ export async function makeEvaluator(model: Model, data: LoadedData, opts: Evalua
   let ms = 0;
   // 'weights': one weights-as-inputs session for the reference and every plan; 'rewrite': the float
   // model itself gives the reference outputs, each plan gets its own session.
-  const index = opts.index ?? new GraphIndex(model.proto.graph!, model.file);
+  const index = opts.index ?? GraphIndex.of(model);
   const wim = opts.path === 'weights' ? weightsAsInputs(model, index, quantizableLayers(index)) : undefined;
   const weightSession = await Session.open(wim ? wim.model : model, { name: model.file });
   const output = wim ? wim.outputs[0] : model.proto.graph!.output[0].name;
@@ -151,7 +151,7 @@ export const REWRITE_EVALUATOR_MAX_BYTES = 64 * 1024 * 1024;
  */
 export function autoEvaluatorPath(model: Model, mode: Plan['mode'], table: CalibrationTable | undefined): 'weights' | 'rewrite' {
   if (mode === 'static' && !table) return 'weights';
-  const layers = quantizableLayers(new GraphIndex(model.proto.graph!, model.file));
+  const layers = quantizableLayers(GraphIndex.of(model));
   const bytes = layers.reduce((a, l) => a + 4 * l.weightDims.reduce((x, y) => x * y, 1), 0);
   return bytes <= REWRITE_EVALUATOR_MAX_BYTES ? 'rewrite' : 'weights';
 }

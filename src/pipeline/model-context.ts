@@ -31,8 +31,8 @@ export interface ModelContext {
 }
 
 /** The context of a model file or an already loaded model; `data` says how its datasets are read. */
-export function modelContext(source: string | Model, data: OpenDatasetOptions = {}): ModelContext {
-  const model = typeof source === 'string' ? loadModel(source) : source;
+export function modelContext(source: string | Model, data: OpenDatasetOptions = {}, load: { maxTensorBytes?: number } = {}): ModelContext {
+  const model = typeof source === 'string' ? loadModel(source, load) : source;
   let index: GraphIndex | undefined;
   let hash: string | undefined;
   const datasets = new Map<string, Promise<Dataset>>();
@@ -42,7 +42,7 @@ export function modelContext(source: string | Model, data: OpenDatasetOptions = 
     model,
     file: model.file,
     get index() {
-      return (index ??= new GraphIndex(model.proto.graph!, model.file));
+      return (index ??= GraphIndex.of(model));
     },
     sizeBytes: onDisk ? fs.statSync(model.file).size : 0,
     get sha256() {

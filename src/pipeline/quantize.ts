@@ -21,10 +21,10 @@ import {
   type QuantizeSettings,
   type QuantizeSummary,
 } from '../documents/index.js';
-import { GateError, QtoolError, UsageError } from '../errors.js';
+import { GateError, OrtError, QtoolError, UsageError } from '../errors.js';
 import { latencyCacheDir } from '../bench/index.js';
-import { checkOutputPath, sha256 } from '../files.js';
-import { saveModel, type Model } from '../onnx/index.js';
+import { checkOutputPaths, sha256 } from '../files.js';
+import { modelFiles, saveModel, saveTargets, type Model } from '../onnx/index.js';
 import { applyPlan, foldBatchNorms, unchangedWarning, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
 import { prepareRecovery } from './recovery.js';
 import { RANDOM_DATA_WARNING } from '../data/index.js';
@@ -74,7 +74,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   const opts = parseQuantizeOptions(input);
   const progress = callbacks.onProgress ?? (() => {});
   if (opts.data && opts.calib) throw new UsageError('E_OPTION_CONFLICT', '--data and --calib are alternatives: give one');
-  const ctx = modelContext(source, readOptionsOf(opts));
+  const ctx = modelContext(source, readOptionsOf(opts), { maxTensorBytes: opts.maxTensorBytes });
   // `model` is what is calibrated and rewritten (BatchNormalization folded into its Conv); ctx.model,
   // the input as given, stays the float reference of the fidelity and latency checks.
   const folded = opts.foldBatchNorm ? foldBatchNorms(ctx.model) : undefined;
@@ -87,9 +87,11 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     if (model.file === '<bytes>') throw new UsageError('E_FLAG', 'a model given as bytes needs an output path (--output)');
   }
   const out = opts.output ?? defaultQuantizedPath(model.file, opts.bits);
-  if (path.resolve(out) === path.resolve(model.file)) throw new UsageError('E_OUTPUT_EXISTS', `${out}: output would overwrite the input model`);
-  checkOutputPath(out, { force: Boolean(opts.force) });
-  if (opts.savePlan) checkOutputPath(opts.savePlan, { force: Boolean(opts.force) });
+  // One guard for every output (the model and its .data companion) against every input.
+  checkOutputPaths([...saveTargets(model, out, { externalData: opts.externalData }), opts.savePlan], {
+    force: opts.force,
+    inputs: [...modelFiles(ctx.model), opts.data, opts.calib, opts.plan, opts.eval, opts.evalLabels].filter((f): f is string => typeof f === 'string'),
+  });
 
   const warnings: string[] = [];
   if (opts.data === 'random') {
@@ -211,7 +213,16 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   }
 
   progress({ stage: 'verify' });
-  const optimizedOps = await optimizedOpCounts(rewritten.model, out, accuracyLevel);
+  let optimizedOps: Record<string, number>;
+  try {
+    optimizedOps = await optimizedOpCounts(rewritten.model, out, accuracyLevel);
+  } catch (err) {
+    // The model onnxruntime refused is the quantized one, built from the input; the output was never written.
+    if (err instanceof OrtError && err.code === 'E_ORT_LOAD') {
+      throw new OrtError('E_ORT_LOAD', `onnxruntime could not load the quantized model (${out} was not written): ${err.message.slice(err.message.indexOf('onnxruntime could not load the model: ') >= 0 ? err.message.indexOf('onnxruntime could not load the model: ') + 38 : 0)}`, { file: model.file, cause: err.cause });
+    }
+    throw err;
+  }
 
   progress({ stage: 'save' });
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
@@ -247,7 +258,8 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   const unchanged = unchangedWarning(rewritten.summary.layers, plan.mode, opts.bits);
   if (unchanged) warnings.unshift(unchanged);
 
-  const inputBytes = ctx.sizeBytes;
+  // The input's size includes its external data files: a ratio against the graph file alone is meaningless.
+  const inputBytes = ctx.sizeBytes > 0 ? modelFiles(model).reduce((a, f) => a + fileBytes(f), 0) : 0;
   const outputBytes = fileBytes(out) + saved.externalFiles.reduce((a, f) => a + fileBytes(f), 0);
   const summary: QuantizeSummary = {
     kind: 'qtool.quantize-summary',

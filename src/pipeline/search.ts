@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import { calibrate } from '../calibrate/index.js';
 import { CalibrationTableSchema, readDocument, writeDocument, type CalibrateOptions, type CalibrationTable, type Plan, type SearchOptions, type SearchReport, type SearchSettings, type SensitivityReport } from '../documents/index.js';
 import { GateError, UsageError } from '../errors.js';
-import { checkOutputPath, writeFileAtomic } from '../files.js';
-import { saveModel } from '../onnx/index.js';
+import { checkOutputPaths, writeFileAtomic } from '../files.js';
+import { modelFiles, saveModel, saveTargets } from '../onnx/index.js';
 import { searchHtml, searchMarkdown } from '../report/index.js';
 import { applyPlan } from '../rewrite/index.js';
 import { allInt8Plan, checkTableCovers, planCalibrationTensors } from './calibration-plan.js';
@@ -64,10 +64,14 @@ export interface SearchRunResult {
  * model and report, always written; GateError (exit 4) afterwards when the budget was not met.
  */
 export async function search(modelPath: string, opts: SearchRunOptions): Promise<SearchRunResult> {
-  for (const out of [opts.planOutput, opts.reportOutput, opts.markdownOutput, opts.htmlOutput, opts.modelOutput]) if (out) checkOutputPath(out, { force: opts.force === true });
   const settings = parseSearchOptions(opts);
   const ctx = modelContext(modelPath, readOptionsOf(settings));
   const { model, source } = ctx;
+  // One guard: no output may be an input (model, its data files, data, labels, table), none may repeat.
+  checkOutputPaths([opts.planOutput, opts.reportOutput, opts.markdownOutput, opts.htmlOutput, ...(opts.modelOutput ? saveTargets(model, opts.modelOutput) : [])], {
+    force: opts.force === true,
+    inputs: [...modelFiles(model), opts.data, opts.labels, opts.eval, opts.evalLabels, opts.calib].filter((f): f is string => typeof f === 'string'),
+  });
   const mode = settings.mode;
   if (opts.table && opts.calib) throw new UsageError('E_OPTION_CONFLICT', 'search: table and --calib are alternatives: give one');
   const notes: string[] = [];

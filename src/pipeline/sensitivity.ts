@@ -1,6 +1,7 @@
+import { modelFiles } from '../onnx/index.js';
 import { flattenIssues, SensitivityOptionsSchema, writeDocument, type SensitivityOptions, type SensitivityReport } from '../documents/index.js';
 import { GateError, UsageError } from '../errors.js';
-import { checkOutputPath, writeFileAtomic } from '../files.js';
+import { checkOutputPaths, writeFileAtomic } from '../files.js';
 import { sensitivityHtml, sensitivityMarkdown } from '../report/index.js';
 import { measureSensitivity, type SensitivityProgress, type SensitivityStats } from '../sensitivity/index.js';
 import { readOptionsOf, withoutDataOptions } from './data-read.js';
@@ -35,9 +36,12 @@ export interface SensitivityRunResult {
 
 /** `qtool sensitivity`: load, draw the seeded probe subset, measure, write JSON/Markdown/HTML, gate. */
 export async function sensitivity(modelPath: string, opts: SensitivityRunOptions): Promise<SensitivityRunResult> {
-  for (const out of [opts.output, opts.markdownOutput, opts.htmlOutput]) if (out) checkOutputPath(out, { force: opts.force === true });
   const ctx = modelContext(modelPath);
   const { model } = ctx;
+  checkOutputPaths([opts.output, opts.markdownOutput, opts.htmlOutput], {
+    force: opts.force === true,
+    inputs: [...modelFiles(model), opts.data, opts.labels].filter((f): f is string => typeof f === 'string'),
+  });
   const { data: _d, labels: _l, output, markdownOutput, htmlOutput, failOver, force: _f, onProgress, ...sensOpts } = opts;
   // Parsed once here; the settings (defaults applied) go down.
   const parsed = SensitivityOptionsSchema.safeParse(sensOpts);

@@ -4,13 +4,13 @@
  * compare float and quantized outputs on data (fidelity).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { openDataset, type FeedSource, type OpenDatasetOptions } from '../data/index.js';
 import { loadData } from './load-data.js';
 import type { CalibrationTable, Plan, QuantizeSummary } from '../documents/index.js';
 import type { ApplyPlanOptions } from '../rewrite/index.js';
 import { rewriteOutputs } from './evaluator.js';
+import { makeOwnTempDir, removeOwnTempDir } from '../files.js';
 import { loadModel, walkGraphs, type Model } from '../onnx/index.js';
 import { FidelityAccumulator, OutputCoverage, sequenceAgreement } from '../quant/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
@@ -21,7 +21,8 @@ import { toFloat32 } from '../tensor/index.js';
  * graph it will run (fused integer kernels). Throws OrtError when onnxruntime refuses the model.
  */
 export async function optimizedOpCounts(model: Model, name: string, accuracyLevel = 4): Promise<Record<string, number>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qtool-opt-'));
+  // pid-named and registered: Ctrl-C removes it, and a later run sweeps it if this process was killed.
+  const dir = makeOwnTempDir('opt');
   try {
     const optimizedModelFilePath = path.join(dir, 'optimized.onnx');
     const s = await Session.open(model, { name, optimizedModelFilePath, config: { 'session.qdq_matmulnbits_accuracy_level': String(accuracyLevel) } });
@@ -35,7 +36,7 @@ export async function optimizedOpCounts(model: Model, name: string, accuracyLeve
     for (const k of Object.keys(counts).sort()) sorted[k] = counts[k];
     return sorted;
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeOwnTempDir(dir);
   }
 }
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import { afterAll, describe, expect, it } from 'vitest';
-import { calibrateFile, DEFAULT_CALIBRATION_SAMPLES } from '../../src/calibrate/index.js';
+import { calibrateFile, DEFAULT_CALIBRATION_SAMPLES } from '../../src/pipeline/calibrate.js';
 import { encodeNpy, openDataset, type Dataset } from '../../src/data/index.js';
 import { encodeZip } from '../../src/data/zip.js';
 import { InputError } from '../../src/errors.js';

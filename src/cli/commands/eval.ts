@@ -44,15 +44,20 @@ export function register(program: Command): void {
       const api = await import('../../index.js');
       const flag = flagParser(api.UsageError);
       if (flags.json && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--json and --markdown: expected at most one, got both');
+      const options = readFlags(flags, EvalOptionsSchema, EVAL_FLAGS, flag) as EvalOptions;
       const reportToStdout = Boolean(flags.json) || flags.report === STDOUT_PATH;
       if (flags.report === STDOUT_PATH && flags.markdown) throw new api.UsageError('E_OPTION_CONFLICT', '--report - and --markdown: both print on stdout; give one');
       const reportFile = flags.report === STDOUT_PATH ? undefined : flags.report;
       // Before any work: a typo or an existing report fails now, not after the evaluation.
-      if (reportFile) api.checkOutputPath(reportFile, { force: flags.force === true });
+      // The report is an output like any other: never an input (the model, its data, the labels, the reference).
+      if (reportFile) {
+        const o = options as { data?: string; labels?: string; reference?: string };
+        api.checkOutputPaths([reportFile], { force: flags.force === true, inputs: [modelPath, ...api.modelFiles(api.loadModel(modelPath, { checkExternalData: false })), o.data, o.labels, o.reference].filter((f): f is string => typeof f === 'string') });
+      }
       const bar = startProgress();
       const report = await api.evaluate(
         modelPath,
-        readFlags(flags, EvalOptionsSchema, EVAL_FLAGS, flag) as EvalOptions,
+        options,
         { onProgress: (e) => bar.update(phaseFrame('eval', e.done, e.total ?? e.done)) },
       );
       endProgress();

@@ -8,13 +8,14 @@ export function register(program: Command): void {
     .argument('<model>', 'ONNX model file')
     .option('--json', 'print one JSON document (qtool.model-summary/1)')
     .action(async (modelPath: string, opts: { json?: boolean }) => {
-      const { loadModel, inspectModel } = await import('../../index.js');
+      const { formatShape, loadModel, inspectModel } = await import('../../index.js');
       const summary = inspectModel(loadModel(modelPath));
       if (opts.json) {
         printJson(summary);
         return;
       }
-      const shape = (s: (number | string | null)[] | null) => (s ? `[${s.map((d) => (d === null ? '?' : d)).join(', ')}]` : '?');
+      // Shapes of hostile rank (5,000 dims) are elided; the JSON output keeps them whole.
+      const shape = (s: (number | string | null)[] | null) => (s ? `[${formatShape(s)}]` : '?');
       const lines: string[] = [];
       lines.push(`${summary.file}: ${formatBytes(summary.fileBytes)}, IR ${summary.irVersion}, producer ${summary.producer.name || '-'} ${summary.producer.version}`);
       lines.push(`opsets: ${summary.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}`);
@@ -32,7 +33,7 @@ export function register(program: Command): void {
       lines.push('');
       lines.push(`quantizable layers: ${summary.quantizableLayers.length}`);
       if (summary.quantizableLayers.length) {
-        lines.push(table(['layer', 'op', 'weight shape', 'params', 'graph'], summary.quantizableLayers.map((l) => [l.id, l.opType, `[${l.weightShape.join(', ')}]`, String(l.parameters), l.graph])));
+        lines.push(table(['layer', 'op', 'weight shape', 'params', 'graph'], summary.quantizableLayers.map((l) => [l.id, l.opType, `[${formatShape(l.weightShape)}]`, String(l.parameters), l.graph])));
       }
       if (summary.subgraphs.length) {
         lines.push('');

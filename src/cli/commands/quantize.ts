@@ -43,6 +43,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '-o, --output <file>', field: 'output' },
   { flag: '--force', field: 'force' },
   { flag: '--external-data', field: 'externalData' },
+  { flag: '--max-tensor-bytes <n>', field: 'maxTensorBytes' },
   { flag: '--fidelity-samples <n>', field: 'fidelitySamples' },
   { flag: '--min-tensor-sqnr <dB>', field: 'minTensorSqnrDb' },
   { flag: '--allow-unchanged', field: 'allowUnchanged' },
