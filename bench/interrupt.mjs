@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng, floatTensorProto, makeGraph, makeModel, makeNode, makeValueInfo, saveModel, writeNpy, makeTensor } from '../dist/index.js';
+import { Rng, makeGraph, makeModel, makeNode, makeValueInfo, saveModel, writeNpy, makeTensor } from '../dist/index.js';
+import { floatTensorProto } from '../dist/onnx/index.js';
 import { inMemoryModel } from '../dist/fixtures/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

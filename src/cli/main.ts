@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { runInterruptHooks } from './interrupt.js';
 import { endProgress, setDocumentStringifier, stopProgress, warn } from './output.js';
+import { SUPERVISED_ENV, runsUnsupervised, superviseInChild } from './supervise.js';
 
 const VERSION = '0.1.0';
 
@@ -31,10 +32,13 @@ async function main(argv: string[]): Promise<number> {
   for (const register of COMMANDS) register(program);
   for (const cmd of program.commands) cmd.exitOverride().option('--verbose', 'print stack traces for errors');
 
+  // Signals: taken here directly, and in a supervised command (see supervise.ts) also sent by the
+  // supervisor over IPC. A second real Ctrl-C exits at once.
   let interrupted = false;
-  process.on('SIGINT', () => {
-    if (interrupted) process.exit(130);
+  const supervised = process.env[SUPERVISED_ENV] === '1' && typeof process.send === 'function';
+  const stop = () => {
     interrupted = true;
+    if (supervised) process.send!({ type: 'ack' });
     // Say so at once (the line first, so the message does not land after a progress frame).
     stopProgress();
     process.stderr.write('qtool: stopping… (Ctrl-C again to quit at once)\n');
@@ -43,10 +47,19 @@ async function main(argv: string[]): Promise<number> {
       .then(() => import('../index.js'))
       .then(({ removePendingTempFiles }) => {
         removePendingTempFiles();
-        process.stderr.write('qtool: interrupted\n');
+        // Supervised, the supervisor says "interrupted" (once, after we are gone).
+        if (!supervised) process.stderr.write('qtool: interrupted\n');
         process.exit(130);
       });
-  });
+  };
+  const onSignal = () => (interrupted ? process.exit(130) : stop());
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+  if (supervised) {
+    process.on('message', (m: { type?: string }) => {
+      if (m?.type === 'interrupt' && !interrupted) stop();
+      else if (m?.type === 'interrupt') process.send!({ type: 'ack' });
+    });
+  }
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -73,12 +86,28 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    process.stderr.write(`qtool: internal error: ${String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+const argv = process.argv.slice(2);
+if (!runsUnsupervised(argv)) {
+  superviseInChild(new URL(import.meta.url), argv);
+} else {
+  if (process.env[SUPERVISED_ENV] === '1' && typeof process.send === 'function') await startSupervisedSide();
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`qtool: internal error: ${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+/** In the supervised command process: report every temp path to the supervisor; sweep dead runs' temp files. */
+async function startSupervisedSide(): Promise<void> {
+  const { onTempFilesChange, sweepStaleTemp } = await import('../index.js');
+  onTempFilesChange((op, file) => process.send!({ type: 'temp', op, file }));
+  // Temp files of qtool runs that were killed (SIGKILL, power loss) in the system temp folder.
+  sweepStaleTemp();
+  // The IPC channel must not keep the process alive once the command is done.
+  process.channel?.unref();
+}
