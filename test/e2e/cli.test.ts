@@ -100,7 +100,8 @@ describe('qtool CLI', () => {
         "  process.stderr.write('\\nORT=' + cache.some((k) => k.includes('onnxruntime-node')) + '\\n');",
         '});',
       ].join('\n');
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: ROOT });
+      // The probe is the command process itself (the Ctrl-C supervisor around it never loads the library).
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, QTOOL_NO_SUPERVISOR: '1' } });
       return /ORT=(true|false)/.exec(r.stderr)?.[1];
     };
     expect(probe(['--help'])).toBe('false');
