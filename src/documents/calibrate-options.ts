@@ -9,7 +9,7 @@ export const CalibrateOptionsSchema = z.object({
   symmetric: z.boolean().default(false).describe('percentile/entropy/mse: use [-t, t] instead of clipping the observed [min, max] to the threshold t'),
   bins: z.number().int().min(128).max(65536).default(2048).describe('histogram bins of |x| for entropy/mse (TensorRT uses 2048); the streaming histogram keeps twice as many signed bins'),
   batchSize: z.number().int().positive().default(16).describe('samples per onnxruntime run'),
-  maxSamples: z.number().int().positive().default(2048).describe('use at most the first N samples (the cap bounds time on huge or hostile data: a 4 MB deflated .npz can hold 1.4 M samples)'),
+  maxSamples: z.number().int().positive().default(2048).describe('use at most the first N samples (bounds time on huge or hostile data)'),
   seed: z.number().int().nonnegative().default(0).describe('seed for --data random'),
   movingAverage: z.number().min(0).max(1).default(0).describe('minmax: 0 keeps the true min/max; c in (0, 1] tracks min += c*(batchMin - min) across batches'),
   skipNonfinite: z.boolean().default(false).describe('skip data samples holding NaN/Inf instead of failing'),

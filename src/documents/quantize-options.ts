@@ -55,7 +55,7 @@ export const QuantizeOptionsSchema = z.object({
   savePlan: z.string().optional().describe('write the applied plan (with the measured format decision) here; --plan replays it without measuring again'),
   output: z.string().optional().describe('output file (default: <model>.int8.onnx / <model>.int4.onnx next to the input)'),
   force: z.boolean().default(false).describe('overwrite an existing output file'),
-  maxTensorBytes: z.number().int().positive().optional().describe('cap on a sparse tensor densified for quantization, in bytes (default 256 MiB, at most 4096 elements per stored value)'),
+  maxTensorBytes: z.number().int().positive().optional().describe('cap on a sparse tensor densified for quantization, in bytes; unset: 256 MiB and at most 4096 dense elements per stored value (onnx DEFAULT_MAX_TENSOR_BYTES)'),
   externalData: z.boolean().default(false).describe('store tensors in an external data file next to the output'),
   fidelitySamples: z.number().int().nonnegative().default(64).describe('samples used for the float vs quantized check, after the calibration samples when --data has more (0: skip)'),
   minTensorSqnrDb: z
