@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { InputError, ModelError } from '../errors.js';
 import { describeFsError, kindOf, readPipeSync, resolveInside } from '../files.js';
-import { checkSparseShape, checkTensorDeclaredSize, declaredTensorBytes } from './tensor-proto.js';
+import { checkSparseShape, checkTensorDeclaredSize, declaredTensorBytes } from './tensor-checks.js';
 import { ModelProtoSchema, DataLocation, type ModelProto, type TensorProto, type GraphProto } from './proto.js';
 
 /** Highest ONNX IR version the bundled schema (ONNX 1.20) describes. */
