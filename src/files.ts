@@ -106,7 +106,7 @@ export function pipeTooLargeError(file: string, maxBytes: number): InputError {
 }
 
 /** Read a FIFO/pipe to its end, sequentially (no positioned reads), waiting at most `waitMs` for a first byte. */
-export function readPipeSync(file: string, opts: PipeReadOptions = {}): Buffer {
+export function readPipeSync(file: string, opts: PipeReadOptions = {}): Uint8Array {
   const waitMs = opts.waitMs ?? PIPE_WAIT_MS;
   const maxBytes = opts.maxBytes ?? MAX_PIPE_BYTES;
   const fd = openPipe(file);
