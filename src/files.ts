@@ -427,7 +427,18 @@ export function resolveInside(dir: string, rel: string, file?: string, opts: Res
 }
 
 /** "a folder", "a FIFO", … for messages about non-regular files. */
-export function kindOf(st: fs.Stats): string {
+/** The parts of fs.Stats that kindOf reads (structural, so the published .d.ts needs no @types/node). */
+export interface FileKindStats {
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+  isSymbolicLink(): boolean;
+  isFile(): boolean;
+}
+
+export function kindOf(st: FileKindStats): string {
   if (st.isDirectory()) return 'a folder';
   if (st.isFIFO()) return 'a FIFO (named pipe)';
   if (st.isCharacterDevice()) return 'a character device';

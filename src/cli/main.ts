@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
   const supervised = process.env[SUPERVISED_ENV] === '1' && typeof process.send === 'function';
   const stop = () => {
     interrupted = true;
-    if (supervised) process.send!({ type: 'ack' });
+    if (supervised && process.connected) process.send!({ type: 'ack' });
     // Say so at once (the line first, so the message does not land after a progress frame).
     stopProgress();
     process.stderr.write('qtool: stopping… (Ctrl-C again to quit at once)\n');
@@ -57,8 +57,19 @@ async function main(argv: string[]): Promise<number> {
   if (supervised) {
     process.on('message', (m: { type?: string }) => {
       if (m?.type === 'interrupt' && !interrupted) stop();
-      else if (m?.type === 'interrupt') process.send!({ type: 'ack' });
+      else if (m?.type === 'interrupt' && process.connected) process.send!({ type: 'ack' });
     });
+    // The supervisor died (kill -9): stop as on Ctrl-C (child processes first, then temp files), so
+    // nothing keeps running or writes an output later. The kernel closes the IPC channel; the parent
+    // pid check covers a channel that stays open.
+    const ppid = process.ppid;
+    const orphaned = () => {
+      if (!interrupted) stop();
+    };
+    process.on('disconnect', orphaned);
+    setInterval(() => {
+      if (process.ppid !== ppid) orphaned();
+    }, 500).unref();
   }
 
   try {

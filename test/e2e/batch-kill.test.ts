@@ -50,7 +50,9 @@ const files = (d: string, rel = ''): string[] =>
 
 describe('kill -9 of a batch shard', () => {
   it('the running job’s child exits without finishing; nothing partial or late appears; the re-run resumes', async () => {
-    const parent = spawn(process.execPath, [BIN, 'batch', 'jobs.json', '--shard', '1/1', '--cache', 'cache'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    // QTOOL_NO_SUPERVISOR: `parent` is the batch runner itself, not the Ctrl-C supervisor (src/cli/supervise.ts)
+    // in front of it, so the kill -9 really orphans the job's child.
+    const parent = spawn(process.execPath, [BIN, 'batch', 'jobs.json', '--shard', '1/1', '--cache', 'cache'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, QTOOL_NO_SUPERVISOR: '1' } });
     let stderr = '';
     parent.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise((r) => parent.on('exit', r));

@@ -40,8 +40,9 @@ describe('qtool batch --shard', () => {
   it('two shards write their own summaries; merge joins them; a missing or repeated shard is exit 3 naming the jobs', () => {
     const s1 = spawnQtool(['batch', 'jobs.json', '--shard', '1/2'], { cwd: dir });
     const s2 = spawnQtool(['batch', 'jobs.json', '--shards', '2', '--json'], { cwd: dir, env: { JOB_COMPLETION_INDEX: '1' } });
-    expect(s1.code, s1.stderr).toBe(0);
-    expect(s2.code, s2.stderr).toBe(0);
+    const summaryOf = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8') : '(no summary)');
+    expect(s1.code, `${s1.stderr}\n${summaryOf('jobs.shard-1-of-2.summary.json')}`).toBe(0);
+    expect(s2.code, `${s2.stderr}\n${summaryOf('jobs.shard-2-of-2.summary.json')}`).toBe(0);
     const one = BatchSummarySchema.parse(JSON.parse(fs.readFileSync(path.join(dir, 'jobs.shard-1-of-2.summary.json'), 'utf8')));
     const two = BatchSummarySchema.parse(JSON.parse(s2.stdout));
     expect(one.shard?.index).toBe(1);
