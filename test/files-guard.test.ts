@@ -3,23 +3,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError, QtoolError, UsageError } from '../src/errors.js';
+import { InputError, UsageError } from '../src/errors.js';
 import { PENDING_TEMP_FILES, checkOutputPaths, makeOwnTempDir, onTempFilesChange, readInput, removeOwnTempDir, resolveInside, sweepStaleTemp, writeFileAtomic } from '../src/files.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { caught } from './helpers/caught.js';
 
 const dir = makeTempDir('qtool-guard-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function caught(fn: () => unknown): QtoolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(QtoolError);
-    expect((err as Error).message.split('\n')).toHaveLength(1);
-    return err as QtoolError;
-  }
-  throw new Error('expected a QtoolError');
-}
 
 describe('resolveInside follows links (E_EXTERNAL_DATA_ESCAPE)', () => {
   const model = path.join(dir, 'm');

@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { afterAll, describe, expect, it } from 'vitest';
-import { QtoolError } from '../../src/errors.js';
 import {
   GraphIndex,
   ModelProtoSchema,
@@ -30,20 +29,11 @@ import { applyPlan, uniformPlan } from '../../src/rewrite/index.js';
 import { makeTensor } from '../../src/tensor/index.js';
 import { FMNIST, MODELS } from '../helpers/paths.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { caught } from '../helpers/caught.js';
 
 const tmp = makeTempDir('qtool-harden-onnx-');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function caught(fn: () => unknown): QtoolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(QtoolError);
-    expect((err as Error).message.split('\n')).toHaveLength(1);
-    return err as QtoolError;
-  }
-  throw new Error('expected a QtoolError');
-}
 
 /** MatMul(x, W) where W is a sparse initializer of `dims` holding one value. */
 function sparseMatMulModel(dims: bigint[]): Model {
