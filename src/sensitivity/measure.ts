@@ -23,7 +23,7 @@ import { Session, modelSha256, type Feeds } from '../runtime/index.js';
 import { makeTensor, toFloat32, type Tensor } from '../tensor/index.js';
 import { hutchinsonTrace } from './hutchinson.js';
 import { ActivationStats, layerwiseView, reconstructionError, type ActivationStatsResult, type LayerwiseView } from './layerwise.js';
-import { tailModel, tailSlice } from './tail.js';
+import { tailModel, tailSlice, withCutOutputs, type TailSlice } from './tail.js';
 import { weightsAsInputs, type WeightInputLayer } from './weight-inputs.js';
 
 /** The fixed probe subset: batches of model feeds, and labels (one per output row, over all batches) for ce. */
@@ -156,14 +156,23 @@ export async function measureSensitivity(
      * compares runs of the same graph. undefined when the output does not depend on the weight or
      * QTOOL_HESSIAN_TAIL=0 (full-model probes, for benchmarks).
      */
+    const slices = new Map<WeightInputLayer, TailSlice>();
+    if (process.env.QTOOL_HESSIAN_TAIL !== '0') {
+      for (const l of wim.layers) {
+        const slice = tailSlice(wim.model, l.input, output);
+        if (slice) slices.set(l, slice);
+      }
+    }
+    // One session outputs every layer's cut tensors; each layer's run fetches only its own.
+    const allCuts = [...new Set([...slices.values()].flatMap((s) => s.cut))];
+    const cutSession = allCuts.length > 0 ? await Session.open(withCutOutputs(wim.model, allCuts), { name: model.file }) : undefined;
     const tailLoss = async (l: WeightInputLayer): Promise<{ loss: (w: Float32Array) => Promise<number>; base: number; release: () => Promise<void> } | undefined> => {
-      if (process.env.QTOOL_HESSIAN_TAIL === '0') return undefined;
-      const slice = tailSlice(wim.model, l.input, output);
+      const slice = slices.get(l);
       if (!slice) return undefined;
       const cutValues: Record<string, Tensor>[] = [];
       const cutTypes = new Map<string, Tensor['dtype']>();
       for (const batch of data.batches) {
-        const out = slice.cut.length > 0 ? await session.run({ ...batch, ...weightFeeds }, slice.cut) : {};
+        const out = slice.cut.length > 0 ? await cutSession!.run({ ...batch, ...weightFeeds }, slice.cut) : {};
         if (slice.cut.length > 0) runs.hessian++;
         for (const [k, v] of Object.entries(out)) cutTypes.set(k, v.dtype);
         cutValues.push(out);
@@ -202,6 +211,7 @@ export async function measureSensitivity(
       }).finally(() => tail?.release());
       hessians.push(h);
     }
+    await cutSession?.release();
     hooks.onProgress?.({ phase: 'hessian', done: wim.layers.length, total: wim.layers.length });
     ms.hessian = performance.now() - tStart;
 

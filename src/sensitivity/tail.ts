@@ -4,7 +4,8 @@
  * upstream part of every probe run is the same as the float reference pass: computed once per layer
  * (the cut tensors are fetched from the full model), only the tail runs per probe.
  */
-import { makeValueInfo, type GraphProto, type Model, type NodeProto } from '../onnx/index.js';
+import { create } from '@bufbuild/protobuf';
+import { ValueInfoProtoSchema, makeValueInfo, type GraphProto, type Model, type NodeProto } from '../onnx/index.js';
 import type { DType } from '../tensor/index.js';
 
 export interface TailSlice {
@@ -89,4 +90,12 @@ export function tailModel(model: Model, slice: TailSlice, output: string, cutTyp
     valueInfo: graph.valueInfo.filter((v) => !cut.has(v.name)),
   };
   return { ...model, proto: { ...model.proto, graph: tail } };
+}
+
+/** A copy of `model` that also outputs `tensors` (those not already graph outputs), to fetch the cuts from. */
+export function withCutOutputs(model: Model, tensors: readonly string[]): Model {
+  const graph = model.proto.graph!;
+  const present = new Set(graph.output.map((o) => o.name));
+  const extra = [...new Set(tensors)].filter((t) => !present.has(t)).map((name) => create(ValueInfoProtoSchema, { name }));
+  return { ...model, proto: { ...model.proto, graph: { ...graph, output: [...graph.output, ...extra] } } };
 }
