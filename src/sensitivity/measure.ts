@@ -177,12 +177,15 @@ export async function measureSensitivity(
         for (const [k, v] of Object.entries(out)) cutTypes.set(k, v.dtype);
         cutValues.push(out);
       }
-      const tail = await Session.open(tailModel(wim.model, slice, output, cutTypes), { name: model.file });
+      // The other layers' weights are constants of the tail (QTOOL_HESSIAN_TAIL=inputs keeps them inputs).
+      const fixed = new Map<string, Tensor>();
+      if (process.env.QTOOL_HESSIAN_TAIL !== 'inputs') for (const g of slice.graphInputs) if (g !== l.input && weightFeeds[g] && !data.batches.some((b) => b[g])) fixed.set(g, weightFeeds[g]);
+      const tail = await Session.open(tailModel(wim.model, slice, output, cutTypes, fixed), { name: model.file });
       const loss = async (w: Float32Array): Promise<number> => {
         let total = 0;
         for (const [bi, batch] of data.batches.entries()) {
           const feeds: Record<string, Tensor> = { ...cutValues[bi] };
-          for (const g of slice.graphInputs) feeds[g] = g === l.input ? makeTensor('float32', l.dims, w) : (batch[g] ?? weightFeeds[g]);
+          for (const g of slice.graphInputs) if (!fixed.has(g)) feeds[g] = g === l.input ? makeTensor('float32', l.dims, w) : (batch[g] ?? weightFeeds[g]);
           const out = await tail.run(feeds, [output]);
           runs.hessian++;
           total += (lossOfOutputs(bi, toFloat32(out[output])) * weights[bi]) / totalWeight;

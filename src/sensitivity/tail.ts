@@ -5,8 +5,8 @@
  * (the cut tensors are fetched from the full model), only the tail runs per probe.
  */
 import { create } from '@bufbuild/protobuf';
-import { ValueInfoProtoSchema, makeValueInfo, type GraphProto, type Model, type NodeProto } from '../onnx/index.js';
-import type { DType } from '../tensor/index.js';
+import { ValueInfoProtoSchema, makeValueInfo, tensorToProto, type GraphProto, type Model, type NodeProto } from '../onnx/index.js';
+import type { DType, Tensor } from '../tensor/index.js';
 
 export interface TailSlice {
   /** The tail's nodes, in the graph's (topological) order: upstream Constant nodes it reads, then the dependent nodes. */
@@ -75,18 +75,22 @@ export function tailSlice(model: Model, weight: string, output: string): TailSli
   };
 }
 
-/** The tail as a model: graph inputs = the cut tensors (with the dtypes they were fetched with) and the graph inputs it reads; one output. */
-export function tailModel(model: Model, slice: TailSlice, output: string, cutTypes: ReadonlyMap<string, DType>): Model {
+/**
+ * The tail as a model: graph inputs = the cut tensors (with the dtypes they were fetched with) and the
+ * graph inputs it reads, except those in `fixed` (the other layers' float weights), which become
+ * initializers again so onnxruntime can prepack them and pick its blocked (NCHWc) convolutions; one output.
+ */
+export function tailModel(model: Model, slice: TailSlice, output: string, cutTypes: ReadonlyMap<string, DType>, fixed: ReadonlyMap<string, Tensor> = new Map()): Model {
   const graph = model.proto.graph!;
   const cut = new Set(slice.cut);
-  const keepInputs = new Set(slice.graphInputs);
+  const keepInputs = new Set(slice.graphInputs.filter((g) => !fixed.has(g)));
   const reads = new Set(slice.nodes.flatMap(readsOf));
   const tail: GraphProto = {
     ...graph,
     node: [...slice.nodes],
     input: [...graph.input.filter((v) => keepInputs.has(v.name)), ...slice.cut.map((name) => makeValueInfo(name, cutTypes.get(name) ?? 'float32'))],
     output: graph.output.filter((v) => v.name === output),
-    initializer: graph.initializer.filter((t) => reads.has(t.name)),
+    initializer: [...graph.initializer.filter((t) => reads.has(t.name)), ...[...fixed].filter(([name]) => reads.has(name)).map(([name, t]) => tensorToProto(name, t))],
     valueInfo: graph.valueInfo.filter((v) => !cut.has(v.name)),
   };
   return { ...model, proto: { ...model.proto, graph: tail } };
