@@ -23,6 +23,7 @@ import { Session, modelSha256, type Feeds } from '../runtime/index.js';
 import { makeTensor, toFloat32, type Tensor } from '../tensor/index.js';
 import { hutchinsonTrace } from './hutchinson.js';
 import { ActivationStats, layerwiseView, reconstructionError, type ActivationStatsResult, type LayerwiseView } from './layerwise.js';
+import { tailModel, tailSlice, withCutOutputs, type TailSlice } from './tail.js';
 import { weightsAsInputs, type WeightInputLayer } from './weight-inputs.js';
 
 /** The fixed probe subset: batches of model feeds, and labels (one per output row, over all batches) for ce. */
@@ -148,24 +149,72 @@ export async function measureSensitivity(
       return total;
     };
 
+    /**
+     * The loss with one layer's weight replaced, running only the part of the graph downstream of that
+     * weight (tail.ts): the upstream tensors it reads are fetched once (one full run per batch), then
+     * every probe runs the tail alone. Returns the tail's own L(W₀) too, so each second difference
+     * compares runs of the same graph. undefined when the output does not depend on the weight or
+     * QTOOL_HESSIAN_TAIL=0 (full-model probes, for benchmarks).
+     */
+    const slices = new Map<WeightInputLayer, TailSlice>();
+    if (process.env.QTOOL_HESSIAN_TAIL !== '0') {
+      for (const l of wim.layers) {
+        const slice = tailSlice(wim.model, l.input, output);
+        if (slice) slices.set(l, slice);
+      }
+    }
+    // One session outputs every layer's cut tensors; each layer's run fetches only its own.
+    const allCuts = [...new Set([...slices.values()].flatMap((s) => s.cut))];
+    const cutSession = allCuts.length > 0 ? await Session.open(withCutOutputs(wim.model, allCuts), { name: model.file }) : undefined;
+    const tailLoss = async (l: WeightInputLayer): Promise<{ loss: (w: Float32Array) => Promise<number>; base: number; release: () => Promise<void> } | undefined> => {
+      const slice = slices.get(l);
+      if (!slice) return undefined;
+      const cutValues: Record<string, Tensor>[] = [];
+      const cutTypes = new Map<string, Tensor['dtype']>();
+      for (const batch of data.batches) {
+        const out = slice.cut.length > 0 ? await cutSession!.run({ ...batch, ...weightFeeds }, slice.cut) : {};
+        if (slice.cut.length > 0) runs.hessian++;
+        for (const [k, v] of Object.entries(out)) cutTypes.set(k, v.dtype);
+        cutValues.push(out);
+      }
+      // The other layers' weights are constants of the tail (QTOOL_HESSIAN_TAIL=inputs keeps them inputs).
+      const fixed = new Map<string, Tensor>();
+      if (process.env.QTOOL_HESSIAN_TAIL !== 'inputs') for (const g of slice.graphInputs) if (g !== l.input && weightFeeds[g] && !data.batches.some((b) => b[g])) fixed.set(g, weightFeeds[g]);
+      const tail = await Session.open(tailModel(wim.model, slice, output, cutTypes, fixed), { name: model.file });
+      const loss = async (w: Float32Array): Promise<number> => {
+        let total = 0;
+        for (const [bi, batch] of data.batches.entries()) {
+          const feeds: Record<string, Tensor> = { ...cutValues[bi] };
+          for (const g of slice.graphInputs) if (!fixed.has(g)) feeds[g] = g === l.input ? makeTensor('float32', l.dims, w) : (batch[g] ?? weightFeeds[g]);
+          const out = await tail.run(feeds, [output]);
+          runs.hessian++;
+          total += (lossOfOutputs(bi, toFloat32(out[output])) * weights[bi]) / totalWeight;
+        }
+        return total;
+      };
+      return { loss, base: await loss(l.w0), release: () => tail.release() };
+    };
+
     // (a) Hessian trace per layer.
     tStart = performance.now();
     const hessians: Awaited<ReturnType<typeof hutchinsonTrace>>[] = [];
     for (const [i, l] of wim.layers.entries()) {
       hooks.onProgress?.({ phase: 'hessian', done: i, total: wim.layers.length, layer: l.layer.id });
+      const tail = await tailLoss(l);
       const h = await hutchinsonTrace({
         w0: l.w0,
-        baseLoss,
-        loss: (w) => lossWith(new Map([[l.input, w]]), 'hessian'),
+        baseLoss: tail?.base ?? baseLoss,
+        loss: tail?.loss ?? ((w) => lossWith(new Map([[l.input, w]]), 'hessian')),
         seed: opts.seed + 7919 * (i + 1),
         maxProbes: opts.probes,
         minProbes: Math.min(opts.minProbes, opts.probes),
         relStderr: opts.relStderr,
         epsilonRel: opts.epsilonRel,
         stabilityProbes: Math.min(opts.stabilityProbes, opts.probes),
-      });
+      }).finally(() => tail?.release());
       hessians.push(h);
     }
+    await cutSession?.release();
     hooks.onProgress?.({ phase: 'hessian', done: wim.layers.length, total: wim.layers.length });
     ms.hessian = performance.now() - tStart;
 
