@@ -180,7 +180,7 @@ export function applyPlan(input: Model, plan: Plan, table: CalibrationTable | un
   const clone = cloneStructure(model);
   const qdqDomain = opset >= 13 ? '' : 'com.microsoft';
   const st = new EmitState(model, index, clone, qdqDomain);
-  st.layerInputMeans = opts.layerInputMeans;
+  st.layerInputMeans = inputMeansAfterFold(opts.layerInputMeans, folded);
   st.outlierChannels = opts.outlierChannels;
   st.weightQuantizer = (req) => {
     const lp = resolveLayerPlan(plan, req.layer, req.name, req.opType, opts);
@@ -360,6 +360,21 @@ export function staticFold(model: Model, plan: Plan, opts: { foldConvAffine?: bo
     foldedModels.set(model.proto, f);
   }
   return f.folded.length > 0 ? f : { model, folded: [], index: indexFor(model, opts) };
+}
+
+/**
+ * Layer-input means of the input model, for the folded model: a conv that took scalar ops from its
+ * input side reads x where the input model's layer read a·x + b, so its means become (m − b) / a.
+ */
+function inputMeansAfterFold(means: ApplyPlanOptions['layerInputMeans'], folded: FoldResult['folded']): ApplyPlanOptions['layerInputMeans'] {
+  const maps = new Map(folded.flatMap((f) => (f.input ? [[f.conv, f.input] as const] : [])));
+  if (!means || maps.size === 0) return means;
+  return (layer) => {
+    const m = means(layer);
+    const f = maps.get(layer);
+    if (!m || !f) return m;
+    return m.map((v) => v.map((x) => (x - f.b) / f.a));
+  };
 }
 
 const foldedModels = new WeakMap<object, FoldResult & { index: GraphIndex }>();
