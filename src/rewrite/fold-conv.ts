@@ -8,7 +8,7 @@
  * from its pre-processing (ConvBNFusion, ConvMulFusion, ConvAddFusion). The input model is not changed.
  */
 import { clone } from '@bufbuild/protobuf';
-import { floatTensorProto, getFloatAttr, getIntAttr, GraphIndex, NodeProtoSchema, tensorFromProto, walkGraphs, type GraphScope, type Model, type NodeProto, type TensorProto } from '../onnx/index.js';
+import { floatTensorProto, getFloatAttr, getIntAttr, GraphIndex, makeNode, NodeProtoSchema, tensorFromProto, walkGraphs, type GraphScope, type Model, type NodeProto, type TensorProto } from '../onnx/index.js';
 import { toFloat32 } from '../tensor/index.js';
 
 export interface FoldResult {
@@ -65,6 +65,7 @@ export function foldConvAffine(model: Model, index: GraphIndex = new GraphIndex(
     let bias: Float32Array | undefined;
     const ops: string[] = [];
     let out = conv.output[0];
+    let clipAfter: NodeProto | undefined;
     for (;;) {
       if (scope.outputs.has(out)) break;
       const cons = scope.consumers.get(out) ?? [];
@@ -83,6 +84,15 @@ export function foldConvAffine(model: Model, index: GraphIndex = new GraphIndex(
           scale[c] = s.data[c] / Math.sqrt(v.data[c] + eps);
           shift[c] = b.data[c] - mean.data[c] * scale[c];
         }
+      } else if (n.opType === 'HardSigmoid' && n.input[0] === out && n.output.length === 1) {
+        // HardSigmoid(x) = Clip(αx + β, 0, 1): α, β go into the conv, a Clip(0, 1) stays (a uint8
+        // QuantizeLinear of its output does the clamping, and x · HardSigmoid(…) becomes QLinearMul).
+        const alpha = getFloatAttr(n, 'alpha', 0.2);
+        const beta = getFloatAttr(n, 'beta', 0.5);
+        if (!(Number.isFinite(alpha) && Number.isFinite(beta) && alpha !== 0)) break;
+        scale = new Float32Array(cout).fill(alpha);
+        shift = new Float32Array(cout).fill(beta);
+        clipAfter = n;
       } else if ((n.opType === 'Mul' || n.opType === 'Add') && n.input.length === 2) {
         const other = n.input[0] === out ? n.input[1] : n.input[0];
         if (other === out) break;
@@ -103,8 +113,9 @@ export function foldConvAffine(model: Model, index: GraphIndex = new GraphIndex(
         }
       }
       if (shift) for (let c = 0; c < cout; c++) bias[c] += shift[c];
-      drop.add(n);
       ops.push(n.name || n.output[0]);
+      if (clipAfter) break;
+      drop.add(n);
       out = n.output[0];
     }
     if (ops.length === 0 || !weight || !bias) continue;
@@ -115,6 +126,20 @@ export function foldConvAffine(model: Model, index: GraphIndex = new GraphIndex(
     replaced.input = [conv.input[0], `${base}.weight`, `${base}.bias`];
     replaced.output = [out];
     nodes[i] = replaced;
+    if (clipAfter) {
+      // The conv writes a new tensor (αx + β); the Clip keeps the HardSigmoid's output name.
+      const pre = `${base}.preclip`;
+      replaced.output = [pre];
+      const opset = Number(model.proto.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1);
+      let clip: NodeProto;
+      if (opset >= 11) {
+        newInits.push(floatTensorProto(`${base}.min`, [], [0]), floatTensorProto(`${base}.max`, [], [1]));
+        clip = makeNode({ opType: 'Clip', inputs: [pre, `${base}.min`, `${base}.max`], outputs: [clipAfter.output[0]], name: clipAfter.name, domain: clipAfter.domain });
+      } else {
+        clip = makeNode({ opType: 'Clip', inputs: [pre], outputs: [clipAfter.output[0]], name: clipAfter.name, domain: clipAfter.domain, attrs: { min: { float: 0 }, max: { float: 1 } } });
+      }
+      nodes[nodes.indexOf(clipAfter)] = clip;
+    }
     folded.push({ conv: conv.name || conv.output[0], ops });
   }
   if (folded.length === 0) return foldConvInputs(model, index);
@@ -279,6 +304,22 @@ export function foldConvInputs(model: Model, given?: GraphIndex): FoldResult {
     replace.set(n, next);
     drop.add(p);
     folded.push({ conv: n.name || n.output[0], ops: [p.name || p.output[0]] });
+  }
+  // A Div by a scalar left over: a Mul by its reciprocal (QLinearMul exists, QLinearDiv does not).
+  for (const ref of scope.topoOrder) {
+    const n = ref.node;
+    if (drop.has(n) || replace.has(n) || n.opType !== 'Div' || !isDefault(n)) continue;
+    const f = affineOf(n);
+    if (!f || f.b !== 0) continue;
+    const k = Math.fround(f.a);
+    if (!(Number.isFinite(k) && k !== 0) || Math.fround(1 / k) !== scalarOf(n.input[1])) continue;
+    const name = `${n.name || n.output[0]}_reciprocal${counter++}`;
+    newInits.push(floatTensorProto(name, [], [k]));
+    const next = clone(NodeProtoSchema, n);
+    next.opType = 'Mul';
+    next.input = [f.x, name];
+    replace.set(n, next);
+    folded.push({ conv: n.name || n.output[0], ops: [] });
   }
   if (folded.length === 0) return { model, folded };
   const kept = src.node.filter((n) => !drop.has(n)).map((n) => replace.get(n) ?? n);
