@@ -17,7 +17,7 @@ export const addRule: OpRule = {
     if (!a || !b) return [];
     const y = node.output[0];
     if (ctx.consumers(y).some((c) => c.opType === 'Softmax')) return [];
-    const scalar = scalarConstantInput(node, ctx);
+    const scalar = ctx.integerElementwise ? scalarConstantInput(node, ctx) : undefined;
     if (scalar !== undefined) {
       const x = node.input[1 - scalar];
       if (!ctx.isQuantized(x)) return [];
@@ -40,6 +40,7 @@ export const mulRule: OpRule = {
     if (ctx.mode !== 'static' || ctx.plan.bits === 'float') return [];
     const [a, b] = node.input;
     if (!a || !b || node.input.length !== 2) return [];
+    if (!ctx.integerElementwise) return [];
     const scalar = scalarConstantInput(node, ctx);
     if (scalar !== undefined) {
       if (!ctx.isQuantized(node.input[1 - scalar])) return [];
