@@ -298,7 +298,16 @@ export function applyPlan(input: Model, plan: Plan, table: CalibrationTable | un
 
   // Fused QLinear* kernels exist from opset 10: an opset-9 model with activation Q/DQ is raised to 10.
   if (opset < 10 && shares.size > 0) raiseToOpset10(st, opset);
-  if (folded.length > 0) st.notes.push(`${folded.length} convolutions took the BatchNormalization/Mul/Add after them into their weights and biases (${folded.reduce((a, f) => a + f.ops.length, 0)} float ops fewer between Q/DQ)`);
+  if (folded.length > 0) {
+    const after = folded.filter((f) => !f.input && !f.scalarOnly);
+    const before = folded.filter((f) => f.input);
+    const parts = [
+      ...(after.length ? [`${after.length} convolutions took the BatchNormalization/Mul/Add/HardSigmoid after them into their weights and biases`] : []),
+      ...(before.length ? [`${before.length} the scalar Mul/Div/Add before them`] : []),
+    ];
+    const ops = folded.reduce((a, f) => a + f.ops.length, 0);
+    if (parts.length) st.notes.push(`${parts.join('; ')} (${ops} float ops fewer between Q/DQ)`);
+  }
   if (usedNarrowed.size > 0) st.notes.push(`${usedNarrowed.size} activation ranges cut to the interval where their consumers do not saturate (Relu, Clip, HardSigmoid, hard-swish)`);
   rebuildGraphs(st);
   removeUnusedConstants(st);

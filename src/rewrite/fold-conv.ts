@@ -16,9 +16,10 @@ export interface FoldResult {
   /**
    * Folded op names (or output names) per conv, in order. `input` is set for ops folded from the
    * input side: the conv now reads x where it read a·x + b (layer-input statistics of the input
-   * model describe a·x + b).
+   * model describe a·x + b). `scalarOnly`: no conv, two scalar Mul/Div collapsed or a Div made a Mul
+   * (`conv` names the remaining op).
    */
-  folded: { conv: string; ops: string[]; input?: { a: number; b: number } }[];
+  folded: { conv: string; ops: string[]; input?: { a: number; b: number }; scalarOnly?: true }[];
 }
 
 function isDefault(n: NodeProto): boolean {
@@ -303,7 +304,7 @@ export function foldConvInputs(model: Model, given?: GraphIndex): FoldResult {
     next.input = [g.x, name];
     replace.set(n, next);
     drop.add(p);
-    folded.push({ conv: n.name || n.output[0], ops: [p.name || p.output[0]] });
+    folded.push({ conv: n.name || n.output[0], ops: [p.name || p.output[0]], scalarOnly: true });
   }
   // A Div by a scalar left over: a Mul by its reciprocal (QLinearMul exists, QLinearDiv does not).
   for (const ref of scope.topoOrder) {
@@ -319,7 +320,7 @@ export function foldConvInputs(model: Model, given?: GraphIndex): FoldResult {
     next.opType = 'Mul';
     next.input = [f.x, name];
     replace.set(n, next);
-    folded.push({ conv: n.name || n.output[0], ops: [] });
+    folded.push({ conv: n.name || n.output[0], ops: [], scalarOnly: true });
   }
   if (folded.length === 0) return { model, folded };
   const kept = src.node.filter((n) => !drop.has(n)).map((n) => replace.get(n) ?? n);
