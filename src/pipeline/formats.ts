@@ -291,7 +291,11 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
       .map((b) => `${chosen.ratios[d.batchSizes.indexOf(b)].toFixed(2)}x at batch ${b}${decided.clearlySlowerAt.includes(b) ? '' : ' (within this run\'s noise: faster in over 1 of 4 rounds)'}`)
       .join(', ');
     const others = d.candidates.filter((c) => c.label !== d.chosen && c.label !== 'float').map((c) => `${c.label} ${c.ratios.map((r) => `${r.toFixed(2)}x`).join('/')}`);
-    const hint = s.plan.mode === 'static' && !s.rewriteWithPlan ? '; --keep-slow-float tries keeping float the layers profiled slower quantized' : '';
+    const elementwise = s.plan.mode === 'static' && causes.some((c) => c.startsWith('float islands') && /\b(Add|Mul)×/.test(c));
+    const hint = [
+      ...(s.plan.mode === 'static' && !s.rewriteWithPlan ? ['--keep-slow-float tries keeping float the layers profiled slower quantized'] : []),
+      ...(elementwise ? ['--integer-elementwise runs scalar and quantized×quantized Add/Mul (hard-swish, SE gates) as QLinearAdd/QLinearMul (one more requantization each: check the fidelity)'] : []),
+    ].map((h) => `; ${h}`).join('');
     warnings.push(
       `the quantized model is SLOWER than float on this machine (${d.chosen}: ${at}; ${d.isCached ? 'from the latency cache' : `${d.rounds} interleaved rounds`}${others.length ? `; also measured ${others.join(', ')}` : ''})${causes.length ? `: ${causes.join('; ')}` : ''}${hint}`,
     );
