@@ -73,8 +73,8 @@ export interface LayerCost {
   quantizedMicros: number;
 }
 
-/** Activations onnxruntime fuses into a float Conv/Gemm (the fused node is named after the activation's output). */
-const FUSED_ACTIVATIONS = new Set(['Relu', 'Clip', 'LeakyRelu', 'HardSigmoid', 'Sigmoid', 'Tanh', 'Add', 'Sum']);
+/** Activations (and BatchNormalization, ConvBNFusion) onnxruntime fuses into a float Conv/Gemm (the fused node is named after the last fused op's output). */
+const FUSED_ACTIVATIONS = new Set(['BatchNormalization', 'Relu', 'Clip', 'LeakyRelu', 'HardSigmoid', 'Sigmoid', 'Tanh', 'Add', 'Sum']);
 
 /**
  * Attribute optimized-graph node times to the float model's layers (Conv/MatMul/Gemm with constant

@@ -46,6 +46,7 @@ export const QuantizeOptionsSchema = z.object({
   excludeOps: z.array(z.string()).default([]).describe('op types to keep float'),
   excludeNodes: z.array(z.string()).default([]).describe('node names (or layer ids) to keep float'),
   includeNodes: z.array(z.string()).default([]).describe('quantize only these nodes (names or layer ids)'),
+  integerElementwise: z.boolean().default(false).describe('static INT8: also run hard-swish and squeeze-excitation gates as integer ops (QLinearAdd/QLinearMul on scalar adds/muls and products of quantized tensors); faster on MobileNet-style models, one more requantization per op'),
   foldActivations: z.boolean().default(true).describe('let Relu/Clip be absorbed by the quantized output range'),
   foldBatchNorm: z.boolean().default(true).describe('fold BatchNormalization into the Conv before it (as onnxruntime does to the float model), so no BN runs float between quantized convs'),
   bench: z.boolean().default(true).describe('time float vs the quantized model briefly (interleaved), keep the faster format candidate, and warn when the result is slower than float'),

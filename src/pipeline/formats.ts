@@ -253,10 +253,15 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
   if (decided.slowerAt.length > 0 && s.plan.mode === 'static' && s.rewriteWithPlan && !s.plan.tuning) {
     // Slower than float: try keeping float the layers whose quantized kernel (QLinearConv, …) the
     // profiler times above their float kernel, and keep that only if it then measures faster.
-    // Profiled at the smallest batch, a few runs (bounded); the candidate is timed at every batch size.
-    const [fp, qp] = await (s.profile ?? ((f, q, b) => profileNodes([{ label: 'float', source: f }, { label: 'quantized', source: q }], b.feeds, { runs: 5, warmup: 1 })))(s.float, s.rewritten.model, batches[0]);
+    // Profiled at the largest batch (kernel times well above the timer's resolution), a few runs; the
+    // candidate is timed at every batch size. A layer kept float between quantized ones costs a
+    // DequantizeLinear and a QuantizeLinear, so it is proposed only when its quantized kernel is slower
+    // than its float one by more than the mean profiled Q + DQ pair of this graph.
+    const [fp, qp] = await (s.profile ?? ((f, q, b) => profileNodes([{ label: 'float', source: f }, { label: 'quantized', source: q }], b.feeds, { runs: 5, warmup: 1 })))(s.float, s.rewritten.model, batches[batches.length - 1]);
     const quantized = new Set(s.rewritten.summary.layers.filter((l) => l.bits !== 'float').map((l) => l.id));
-    const slow = layerCosts(s.float, fp, qp).filter((c) => quantized.has(c.id) && c.quantizedMicros > c.floatMicros);
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+    const island = mean(qp.filter((n) => n.opType === 'QuantizeLinear').map((n) => n.microsPerRun)) + mean(qp.filter((n) => n.opType === 'DequantizeLinear').map((n) => n.microsPerRun));
+    const slow = layerCosts(s.float, fp, qp).filter((c) => quantized.has(c.id) && c.quantizedMicros - c.floatMicros > island);
     if (slow.length > 0 && slow.length < quantized.size) {
       const slowLabel = `static-qdq, ${slow.length} slow layer${slow.length === 1 ? '' : 's'} float`;
       const p: Plan = { ...s.plan, layers: { ...s.plan.layers, ...Object.fromEntries(slow.map((c) => [c.id, { bits: 'float' as const }])) } };
@@ -286,7 +291,11 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
       .map((b) => `${chosen.ratios[d.batchSizes.indexOf(b)].toFixed(2)}x at batch ${b}${decided.clearlySlowerAt.includes(b) ? '' : ' (within this run\'s noise: faster in over 1 of 4 rounds)'}`)
       .join(', ');
     const others = d.candidates.filter((c) => c.label !== d.chosen && c.label !== 'float').map((c) => `${c.label} ${c.ratios.map((r) => `${r.toFixed(2)}x`).join('/')}`);
-    const hint = s.plan.mode === 'static' && !s.rewriteWithPlan ? '; --keep-slow-float tries keeping float the layers profiled slower quantized' : '';
+    const elementwise = s.plan.mode === 'static' && causes.some((c) => c.startsWith('float islands') && /\b(Add|Mul)×/.test(c));
+    const hint = [
+      ...(s.plan.mode === 'static' && !s.rewriteWithPlan ? ['--keep-slow-float tries keeping float the layers profiled slower quantized'] : []),
+      ...(elementwise ? ['--integer-elementwise runs scalar and quantized×quantized Add/Mul (hard-swish, SE gates) as QLinearAdd/QLinearMul (one more requantization each: check the fidelity)'] : []),
+    ].map((h) => `; ${h}`).join('');
     warnings.push(
       `the quantized model is SLOWER than float on this machine (${d.chosen}: ${at}; ${d.isCached ? 'from the latency cache' : `${d.rounds} interleaved rounds`}${others.length ? `; also measured ${others.join(', ')}` : ''})${causes.length ? `: ${causes.join('; ')}` : ''}${hint}`,
     );

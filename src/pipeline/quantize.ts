@@ -108,6 +108,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     excludeNodes: opts.excludeNodes,
     includeNodes: opts.includeNodes,
     foldActivations: opts.foldActivations,
+    integerElementwise: opts.integerElementwise,
   };
   if (opts.maxDrop === undefined && (opts.eval || opts.evalLabels || opts.metric)) {
     throw new UsageError('E_FLAG', `${opts.eval ? '--eval' : opts.evalLabels ? '--eval-labels' : '--metric'}: expected --max-drop (the budget it measures), got none`);

@@ -104,6 +104,8 @@ export interface RuleContext {
   readonly opset: number;
   /** Fold Relu/Clip into the producer's quantized output (asymmetric activations only). */
   readonly foldActivations: boolean;
+  /** Scalar Add/Mul and Mul of two quantized tensors (hard-swish, SE gates) as QLinearAdd/QLinearMul. */
+  readonly integerElementwise: boolean;
   /** int4 DequantizeLinear (opset 21) is available, possibly after raising the opset. */
   readonly hasInt4Qdq: boolean;
   /** This node's plan (layers and other ops alike; non-layer ops only look at bits and reason). */

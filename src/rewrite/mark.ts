@@ -12,6 +12,7 @@ export interface MarkSettings {
   readonly accuracyLevel: number;
   readonly opset: number;
   readonly foldActivations: boolean;
+  readonly integerElementwise: boolean;
   readonly hasInt4Qdq: boolean;
   readonly selection: Selection;
 }
@@ -21,6 +22,7 @@ export interface MarkOptions extends Selection {
   int4Format?: 'nbits' | 'qdq';
   accuracyLevel?: number;
   foldActivations?: boolean;
+  integerElementwise?: boolean;
 }
 
 export function markSettings(model: Model, opts: MarkOptions): MarkSettings {
@@ -31,6 +33,7 @@ export function markSettings(model: Model, opts: MarkOptions): MarkSettings {
     accuracyLevel: opts.accuracyLevel ?? 4,
     opset,
     foldActivations: opts.foldActivations ?? true,
+    integerElementwise: opts.integerElementwise ?? false,
     hasInt4Qdq: opset >= 21 || canRaiseOpset(model.proto, 21),
     selection: { excludeOps: opts.excludeOps, excludeNodes: opts.excludeNodes, includeNodes: opts.includeNodes },
   };
@@ -74,6 +77,7 @@ export function markEdits(index: GraphIndex, plan: Plan, s: MarkSettings, range:
       accuracyLevel: s.accuracyLevel,
       opset: s.opset,
       foldActivations: s.foldActivations,
+      integerElementwise: s.integerElementwise,
       hasInt4Qdq: s.hasInt4Qdq,
       plan: resolveLayerPlan(plan, id, node.name, node.opType, s.selection),
       range: (t) => range(scope, t),

@@ -34,6 +34,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--exclude-node <names>', field: 'excludeNodes' },
   { flag: '--include-node <names>', field: 'includeNodes' },
   { flag: '--no-fold', field: 'foldActivations', kind: 'negate' },
+  { flag: '--integer-elementwise', field: 'integerElementwise' },
   { flag: '--no-fold-batch-norm', field: 'foldBatchNorm', kind: 'negate' },
   { flag: '--no-bench', field: 'bench', kind: 'negate' },
   { flag: '--tune-seconds <s>', field: 'tuneSeconds' },

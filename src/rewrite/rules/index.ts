@@ -1,5 +1,5 @@
 import type { OpRule } from '../edits.js';
-import { addRule } from './add.js';
+import { addRule, mulRule } from './add.js';
 import { convRule } from './conv.js';
 import { gatherRule } from './gather.js';
 import { gemmRule } from './gemm.js';
@@ -14,6 +14,7 @@ export const RULES: ReadonlyMap<string, OpRule> = new Map<string, OpRule>([
   ['Gemm', gemmRule],
   ['MatMul', matmulRule],
   ['Add', addRule],
+  ['Mul', mulRule],
   ['Gather', gatherRule],
   ['GlobalAveragePool', poolRule],
   ['AveragePool', poolRule],
