@@ -53,10 +53,9 @@ export type SearchLatency = z.infer<typeof SearchLatencySchema>;
 export const SearchOptionsSchema = z.object({
   bits: z
     .array(LayerBitsSchema)
-    .min(2)
-    .refine((b) => new Set(b).size >= 2, 'expected at least two distinct levels')
+    .min(1)
     .default([4, 8])
-    .describe('precision levels to choose from, e.g. 4,8 or 4,8,float'),
+    .describe('precision levels to choose from, e.g. 4,8 or 4,8,float (at least two distinct; with objective latency float is always one, so one more is enough)'),
   metric: SearchMetricSchema.default('accuracy'),
   maxDrop: z
     .number()

@@ -61,6 +61,8 @@ export interface SearchModelOptions extends SearchMeasureOptions {
 export function parseSearchOptions(options: SearchOptions): SearchSettings {
   const r = SearchOptionsSchema.safeParse(options);
   if (!r.success) throw new UsageError('E_FLAG', `invalid search options: ${flattenIssues(r.error)}`);
+  const isLatency = r.data.objective === 'latency' || r.data.maxLatencyMs !== undefined;
+  if (new Set(isLatency ? ['float', ...r.data.bits] : r.data.bits).size < 2) throw new UsageError('E_FLAG', 'invalid search options: bits: expected at least two distinct levels (with --objective latency float is always one)');
   return r.data;
 }
 

@@ -92,6 +92,7 @@ export async function searchPlan(sens: SensitivityReport, evaluate: Evaluate, op
   const costs = new Map((profile?.layers ?? []).map((l) => [l.id, l]));
   // The latency objective always has float as a level: a layer whose quantized kernel is slower stays float.
   const levels = [...new Set<LayerBits>(objective === 'latency' ? ['float', ...opts.bits] : opts.bits)].sort((a, b) => RANK[levelKey(b)] - RANK[levelKey(a)]);
+  if (levels.length < 2) throw new UsageError('E_FLAG', `invalid search options: bits: expected at least two distinct levels, got ${levels.join(',')} (with --objective latency float is always a level)`);
   for (const b of levels) {
     if (b !== 'float' && !sens.settings.bits.includes(b)) {
       throw new UsageError('E_OPTION_CONFLICT', `--bits ${b}: expected a bit width the sensitivity report analysed (${sens.settings.bits.join(', ')}), got ${b}`);
@@ -247,6 +248,24 @@ export async function searchPlan(sens: SensitivityReport, evaluate: Evaluate, op
     chosen = lo > 0 ? evaluations.find((e) => e.step === 'latency' && e.k === lo) : evaluations.find((e) => allFloat(e.assignment));
     chosen ??= await run(config(0), 'latency k=0', 'endpoint', 'latency', 0);
     budgetMet = chosen.passes;
+    // Screen by a real measurement: the profile sum misses the Q/DQ boundaries a mixed graph adds, so
+    // shorter prefixes (which pass when the order is monotone) and every uniform integer level are
+    // timed against float in one interleaved run, and the fastest is evaluated for accuracy (then the
+    // next fastest, while the cap allows), instead of trusting the profile's choice.
+    if (hooks.latency?.measure && lo > 0) {
+      const ks = [...new Set([lo, Math.round((lo * 3) / 4), Math.round(lo / 2), Math.round(lo / 4)])].filter((k) => k > 0);
+      const screen: { label: string; purpose: string; k: number | null; a: Assignment }[] = ks.map((k) => ({ label: `latency k=${k}`, purpose: 'latency-screen', k, a: config(k) }));
+      for (const b of levels) if (b !== 'float') screen.push({ label: `all ${levelKey(b)}`, purpose: 'latency-screen', k: null, a: uniform(b) });
+      const r = await hooks.latency.measure(screen.map((c) => toPlan(c.a)));
+      const ranked = screen.map((c, i) => ({ ...c, ms: r.plans[i].medianMs, ratio: r.plans[i].ratio })).sort((x, y) => x.ms - y.ms);
+      notes.push(`latency screen (${r.rounds} interleaved rounds vs float ${r.floatMs.toFixed(3)} ms): ${ranked.map((c) => `${c.label} ${c.ms.toFixed(3)} ms (${c.ratio.toFixed(2)}x)`).join(', ')}`);
+      for (const c of ranked) {
+        const known = cache.get(keyOf(c.a));
+        if (known === undefined && budgetLeft() <= 0) break;
+        const e = known !== undefined ? evaluations[known] : await run(c.a, c.label, c.purpose, c.k === null ? null : 'latency', c.k);
+        if (e.passes && !allFloat(e.assignment)) break;
+      }
+    }
   } else if (objective === 'latency') {
     // knapsack done above
   } else if (opts.maxSizeBytes !== undefined) {

@@ -54,13 +54,16 @@ describe('searchPlan, objective latency (injected profile and measurement, no ti
     const { plan, report } = await searchPlan(fakeReport(penalty), evaluate, { bits: [4, 8], maxDrop: 1, objective: 'latency' }, { latency: h.hooks });
     const parsed = SearchReportSchema.parse(JSON.parse(JSON.stringify(report)));
     expect(parsed.strategy).toBe('latency-greedy');
-    expect(plan.layers.layer1.bits).toBe('float');
+    // layer1 is never a greedy candidate; all-8 (layer1 included) is screened and, faster by the real run here, kept.
+    expect(report.steps[0].candidates).not.toContain('layer1');
+    expect(report.notes.join('\n')).toMatch(/latency screen .*all 8/);
     expect(report.budgetMet).toBe(true);
     const chosen = report.evaluations[report.chosen];
     expect(chosen.passes).toBe(true);
     expect(calls()).toBe(report.evaluationCount);
-    // One interleaved run over every evaluated configuration that quantizes something.
-    expect(h.measuredPlans()).toHaveLength(1);
+    // A screening run (prefixes and uniform levels), then one run over every evaluated configuration.
+    expect(h.measuredPlans()).toHaveLength(2);
+    expect(h.measuredPlans()[1]).toHaveLength(report.evaluations.filter((e) => Object.values(e.assignment).some((b) => b !== 'float')).length);
     for (const e of report.evaluations) expect(e.latencyMs).not.toBeNull();
     expect(report.paretoLatency.length).toBeGreaterThan(0);
     expect(report.latency?.layers).toHaveLength(4);
@@ -86,7 +89,8 @@ describe('searchPlan, objective latency (injected profile and measurement, no ti
     const { evaluate } = evaluateWith(penalty);
     // Order layer3@8, layer0@4, layer2@4; all three miss the drop, k = 1 and k = 2 pass. The profile
     // says k = 2 is faster, the real run says it is slower (layer0 at 4 bits costs 11 ms in all).
-    const h = latencyHooks(costs, 10, (p, predicted) => (p.layers.layer0.bits === 4 ? 11 : predicted));
+    const isUniform = (p: Plan) => new Set(Object.values(p.layers).map((l) => l.bits)).size === 1;
+    const h = latencyHooks(costs, 10, (p, predicted) => (p.layers.layer0.bits === 4 || isUniform(p) ? 11 : predicted));
     const { report } = await searchPlan(fakeReport(penalty), evaluate, { bits: [4, 8], maxDrop: 1, objective: 'latency' }, { latency: h.hooks });
     expect(report.steps[0].candidates).toEqual(['layer3', 'layer0', 'layer2']);
     expect(report.steps[0].k).toBe(2);
