@@ -36,6 +36,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--no-fold', field: 'foldActivations', kind: 'negate' },
   { flag: '--no-fold-batch-norm', field: 'foldBatchNorm', kind: 'negate' },
   { flag: '--no-bench', field: 'bench', kind: 'negate' },
+  { flag: '--compare-dynamic', field: 'compareDynamic' },
   { flag: '--tune-seconds <s>', field: 'tuneSeconds' },
   { flag: '--keep-slow-float', field: 'keepSlowFloat' },
   { flag: '--no-latency-cache', field: 'latencyCache', kind: 'negate' },
