@@ -4,7 +4,7 @@
  *
  *   node bench/run.mjs [--io] [--only name,name]
  *
- * Runs calibrate.mjs, quantize.mjs, speed.mjs, int8-latency.mjs, sensitivity.mjs, images.mjs (those that exist), and io.mjs only with --io (it
+ * Runs calibrate.mjs, quantize.mjs, speed.mjs, int8-latency.mjs, latsearch.mjs, sensitivity.mjs, images.mjs (those that exist), and io.mjs only with --io (it
  * writes >2 GiB of temp files). Each script's stdout is printed under a heading; a script's failure is
  * reported and the others still run; exit 1 if any failed. Needs a build (npm run build).
  * Each script's output replaces its own section of bench/RESULTS.md (with the machine and command);
@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
-const scripts = ['calibrate', 'quantize', 'speed', 'int8-latency', 'sensitivity', 'images', ...(args.includes('--io') ? ['io'] : [])]
+const scripts = ['calibrate', 'quantize', 'speed', 'int8-latency', 'latsearch', 'sensitivity', 'images', ...(args.includes('--io') ? ['io'] : [])]
   .filter((name) => !only || only.includes(name))
   .filter((name) => fs.existsSync(path.join(HERE, `${name}.mjs`)));
 

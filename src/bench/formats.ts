@@ -53,7 +53,7 @@ export type CachedMeasurement = Pick<FormatDecision, 'batchSizes' | 'rounds' | '
 interface CacheFile {
   kind: 'qtool.latency-cache';
   version: 1;
-  entries: Record<string, CachedMeasurement & { savedAt: string }>;
+  entries: Record<string, (CachedMeasurement | object) & { savedAt: string }>;
 }
 
 /** Cache key: the float model's hash, what the candidates are (plan + rewrite options + labels + batch sizes) and the machine. */
@@ -72,14 +72,22 @@ function readCacheFile(dir: string): CacheFile {
 }
 
 export function readLatencyCache(dir: string, key: string): CachedMeasurement | undefined {
-  const e = readCacheFile(dir).entries[key];
+  const e = readCacheFile(dir).entries[key] as (CachedMeasurement & { savedAt: string }) | undefined;
   if (!e || !Array.isArray(e.candidates) || !Array.isArray(e.batchSizes)) return undefined;
   const { savedAt: _savedAt, ...m } = e;
   return m;
 }
 
+/** Another kind of cached measurement (e.g. per-layer profiles), accepted only when `isValid` says its shape is right. */
+export function readCacheValue<T extends object>(dir: string, key: string, isValid: (v: unknown) => v is T): T | undefined {
+  const e = readCacheFile(dir).entries[key];
+  if (!e) return undefined;
+  const { savedAt: _savedAt, ...v } = e as Record<string, unknown>;
+  return isValid(v) ? v : undefined;
+}
+
 /** Add or replace one entry (atomic write; a cache that cannot be written is skipped silently: it is only a cache). */
-export function writeLatencyCache(dir: string, key: string, m: CachedMeasurement): void {
+export function writeLatencyCache(dir: string, key: string, m: CachedMeasurement | object): void {
   try {
     const doc = readCacheFile(dir);
     doc.entries[key] = { ...m, savedAt: new Date().toISOString() };

@@ -116,3 +116,66 @@ export function layerCosts(float: Model, floatNodes: readonly NodeCost[], quanti
   }
   return out;
 }
+
+/** Kernels that compute a layer (float, fused, NCHWc, QDQ-fused, dynamic, MatMulNBits): one per layer in the optimized graph. */
+const LAYER_KERNELS = new Set([
+  'Conv',
+  'FusedConv',
+  'ConvInteger',
+  'QLinearConv',
+  'ConvTranspose',
+  'Gemm',
+  'FusedGemm',
+  'QGemm',
+  'MatMul',
+  'FusedMatMul',
+  'MatMulNBits',
+  'MatMulInteger',
+  'MatMulIntegerToFloat',
+  'DynamicQuantizeMatMul',
+  'QLinearMatMul',
+]);
+
+/** Per-layer times of several profiles of one model's variants (profile 0: float), by execution order. */
+export interface LayerTimes {
+  /** Layer ids (main graph, topological order). */
+  ids: string[];
+  /** Per profile: µs per run of each layer (same order as ids), or undefined when its kernels could not be matched to the layers. */
+  perLayer: (number[] | undefined)[];
+  /** Per profile: the sum of every node's time (µs per run). */
+  totals: number[];
+}
+
+/**
+ * Attribute profiled node times to the float model's layers by execution order. onnxruntime renames
+ * nodes when it fuses them (FusedGemm "fused /fc1/Gemm", MatMulNBits "Gemm_MatMulNBits_1", NCHWc Conv
+ * named after its output), so names do not identify layers; the order does: with the sequential
+ * executor the k-th layer kernel (Conv, QLinearConv, MatMulNBits, …, LAYER_KERNELS) run is the k-th
+ * layer in topological order, when a profile has exactly one kernel per layer. Nodes that are not in
+ * every profile (Q/DQ, DynamicQuantizeLinear, reorders, an unfused Relu) count to the layer kernel run
+ * before them (to the first layer when none ran before); nodes every profile has are the shared rest.
+ * A profile whose kernel count differs from the layer count is left unmatched (undefined). Branches
+ * that onnxruntime runs in another order than the model's topological order swap two layers' times:
+ * the result is a guide, verified by a real measurement.
+ */
+export function layerTimesByOrder(float: Model, profiles: readonly (readonly NodeCost[])[]): LayerTimes {
+  const index = new GraphIndex(float.proto.graph!, float.file);
+  const ids = quantizableLayers(index)
+    .filter((l) => l.scope === index.main)
+    .map((l) => l.id);
+  const counts = new Map<string, number>();
+  for (const p of profiles) for (const name of new Set(p.map((n) => n.name))) counts.set(name, (counts.get(name) ?? 0) + 1);
+  const shared = (name: string) => counts.get(name) === profiles.length;
+  const perLayer = profiles.map((p) => {
+    const kernels = p.filter((n) => LAYER_KERNELS.has(n.opType));
+    if (kernels.length !== ids.length || ids.length === 0) return undefined;
+    const t = new Array<number>(ids.length).fill(0);
+    let k = -1;
+    for (const n of p) {
+      if (LAYER_KERNELS.has(n.opType)) t[++k] += n.microsPerRun;
+      else if (!shared(n.name)) t[Math.max(0, k)] += n.microsPerRun;
+    }
+    return t;
+  });
+  return { ids, perLayer, totals: profiles.map((p) => p.reduce((s, n) => s + n.microsPerRun, 0)) };
+}

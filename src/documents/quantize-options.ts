@@ -51,6 +51,10 @@ export const QuantizeOptionsSchema = z.object({
   foldBatchNorm: z.boolean().default(true).describe('fold BatchNormalization into the Conv before it (as onnxruntime does to the float model), so no BN runs float between quantized convs'),
   bench: z.boolean().default(true).describe('time float vs the quantized model briefly (interleaved), keep the faster format candidate, and warn when the result is slower than float'),
   keepSlowFloat: z.boolean().default(false).describe('when the static INT8 model measures slower than float, also try keeping float the layers onnxruntime\'s profiler times slower quantized than float, and write that if it measures faster (bigger file)'),
+  compareDynamic: z
+    .boolean()
+    .default(false)
+    .describe('INT8 with --data and no explicit --mode (static by default): also time dynamic INT8 against float and static, and write the faster (recorded in plan.tuning; --plan replays it)'),
   tuneSeconds: z.number().positive().default(2).describe('seconds of interleaved timing for the latency check and format choice'),
   latencyCache: z.boolean().default(true).describe('reuse latency measurements cached by model hash, CPU and onnxruntime version ($QTOOL_CACHE_DIR, else $XDG_CACHE_HOME/qtool or ~/.cache/qtool)'),
   savePlan: z.string().optional().describe('write the applied plan (with the measured format decision) here; --plan replays it without measuring again'),

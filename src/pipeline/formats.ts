@@ -177,6 +177,11 @@ export interface LatencyStepInput {
    * whose quantized kernels onnxruntime's profiler measured slower than their float kernels.
    */
   rewriteWithPlan?: (plan: Plan) => ApplyPlanResult;
+  /**
+   * Static INT8 plans: also measure this rewrite of the plan in dynamic mode and keep the faster
+   * (opt-in, `--compare-dynamic`); the decision is recorded in plan.tuning and the kept plan's mode.
+   */
+  rewriteDynamic?: (plan: Plan) => ApplyPlanResult;
   /** Per-node profiles of [float, quantized] (injected by tests; default: profileNodes). */
   profile?: (float: Model, quantized: Model, batch: LatencyBatch) => Promise<NodeCost[][]>;
   plan: Plan;
@@ -240,8 +245,22 @@ export async function latencyStep(s: LatencyStepInput): Promise<LatencyStepResul
       },
     });
   }
-  const batches = await latencyBatches(s.float, s.data, s.batchSize, s.dataOptions);
   const plans = new Map<string, Plan>([[label, s.plan]]);
+  if (s.rewriteDynamic && s.plan.mode === 'static' && !s.plan.tuning) {
+    const dyn: Plan = { ...s.plan, mode: 'dynamic' };
+    plans.set('dynamic', dyn);
+    variants.push({
+      label: 'dynamic',
+      isDefault: false,
+      note: 'dynamic INT8 (activation ranges per run), compared by --compare-dynamic',
+      build: () => {
+        const r = s.rewriteDynamic!(dyn);
+        results.set('dynamic', r);
+        return r.model;
+      },
+    });
+  }
+  const batches = await latencyBatches(s.float, s.data, s.batchSize, s.dataOptions);
   const { tuning: _old, ...planKey } = s.plan;
   const decide = (vs: readonly FormatVariant[]) =>
     decideFormat(s.float, vs, batches, {

@@ -17,3 +17,4 @@ export * from './recovery.js';
 export { RECIPE_WEIGHTS, assignShards, modelBytes, recipeWeight, resolveShard, type CostedJob, type ShardSpec } from './batch-shard.js';
 export { mergeBatchDocuments, mergeBatchSummaries, type MergedBatch, type ShardLoad } from './batch-merge.js';
 export { cacheKey, cacheKeyInput, type CacheKeyInput } from './batch-cache.js';
+export * from './search-latency.js';

@@ -182,6 +182,8 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
         rewritten,
         rewriteAtLevel: (level) => applyPlan(qModel, finalPlan, table, { ...rewriteOpts, accuracyLevel: level }),
         rewriteWithPlan: budget || !opts.keepSlowFloat ? undefined : (p) => applyPlan(qModel, p, table, { ...rewriteOpts, accuracyLevel }),
+        // Opt-in: static was chosen by default (--data, no --mode), dynamic may run faster (MatMul-heavy models).
+        rewriteDynamic: opts.compareDynamic && opts.mode === 'auto' && !budget && finalPlan.mode === 'static' ? (p) => applyPlan(qModel, p, undefined, { ...rewriteOpts, accuracyLevel }) : undefined,
         plan: finalPlan,
         accuracyLevel: opts.accuracyLevel,
         data: opts.data,
@@ -267,7 +269,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     version: 1,
     input: { file: model.file, sizeBytes: inputBytes },
     output: { file: out, sizeBytes: outputBytes, externalFiles: saved.externalFiles },
-    mode: plan.mode,
+    mode: finalPlan.mode,
     bits: opts.bits,
     sizeRatio: inputBytes > 0 ? outputBytes / inputBytes : 0,
     byOpType: byOpType(rewritten.summary.layers),

@@ -22,11 +22,13 @@ import {
 import { UsageError } from '../errors.js';
 import type { GraphIndex, Model } from '../onnx/index.js';
 import type { ApplyPlanOptions } from '../rewrite/index.js';
-import { searchPlan, type SearchProgress } from '../search/index.js';
+import { applyPlan } from '../rewrite/index.js';
+import { layerPlan, searchPlan, type SearchLatencyHooks, type SearchProgress } from '../search/index.js';
 import { measureSensitivity, type SensitivityProgress } from '../sensitivity/index.js';
 import { staticPlan } from './calibration-plan.js';
 import { autoEvaluatorPath, makeEvaluator, rewriteOutputs, type Evaluator } from './evaluator.js';
 import type { LoadedData } from './load-data.js';
+import { searchLatencyHooks, type SearchLatencyOptions } from './search-latency.js';
 
 /** Progress of the one calibration pass of a static-mode search. */
 export interface SearchCalibrationProgress {
@@ -59,6 +61,8 @@ export interface SearchModelOptions extends SearchMeasureOptions {
 export function parseSearchOptions(options: SearchOptions): SearchSettings {
   const r = SearchOptionsSchema.safeParse(options);
   if (!r.success) throw new UsageError('E_FLAG', `invalid search options: ${flattenIssues(r.error)}`);
+  const isLatency = r.data.objective === 'latency' || r.data.maxLatencyMs !== undefined;
+  if (new Set(isLatency ? ['float', ...r.data.bits] : r.data.bits).size < 2) throw new UsageError('E_FLAG', 'invalid search options: bits: expected at least two distinct levels (with --objective latency float is always one)');
   return r.data;
 }
 
@@ -79,6 +83,8 @@ export interface SearchModelInputs {
   mapPlan?: (plan: Plan) => Plan;
   /** Evaluations already made on the same evaluation data, by (mapped) plan: not run again. */
   known?: ReadonlyArray<{ plan: Plan; result: EvalResult }>;
+  /** Profile per-layer latency costs and time every evaluated configuration (objective latency needs it). */
+  latency?: SearchLatencyOptions;
 }
 
 export interface SearchModelResult {
@@ -158,9 +164,23 @@ export async function searchModel(model: Model, inputs: SearchModelInputs, opts:
     evaluated++;
     return evaluator.evaluate(p);
   };
+  let latency: SearchLatencyHooks | undefined;
+  if (inputs.latency) {
+    if (mode === 'static' && !table) throw new UsageError('E_OPTION_CONFLICT', 'search: measuring latency in static mode needs a calibration table');
+    const ids = sens.layers.map((l) => l.id);
+    const uniformPlan = (b: LayerBits): Plan => ({ kind: 'qtool.plan', version: 1, mode, defaults: { bits: 'float' }, layers: Object.fromEntries(ids.map((id) => [id, layerPlan(b, settings.blockSize)])) });
+    const build = (p: Plan) => applyPlan(model, mapPlan(p), table, { ...inputs.rewrite, index: inputs.index }).model;
+    opts.onProgress?.({ phase: 'evaluate', done: 0, total: 1, label: 'latency profile' });
+    const h = await searchLatencyHooks(model, [...new Set<LayerBits>(['float', ...settings.bits])], uniformPlan, build, inputs.latency);
+    latency = { profile: h.profile, measure: h.measure };
+    notes.push(...h.notes);
+    notes.push(
+      `latency: per-layer costs from onnxruntime's profiler at batch ${h.profile.batchSize} (${h.profile.source === 'cache' ? 'from the latency cache' : 'float and each uniform level profiled'}; ${h.profile.layers.length} of ${ids.length} layers matched); every evaluated configuration timed against float in one interleaved run (${inputs.latency.seconds} s, 1 thread)`,
+    );
+  }
   let result;
   try {
-    result = await searchPlan(sens, evaluate, settings, { onProgress: opts.onProgress, source, orderBy });
+    result = await searchPlan(sens, evaluate, settings, { onProgress: opts.onProgress, source, orderBy, latency });
   } finally {
     await evaluator.close();
   }

@@ -3,9 +3,9 @@
  */
 import * as fs from 'node:fs';
 import { calibrate } from '../calibrate/index.js';
-import { CalibrationTableSchema, readDocument, writeDocument, type CalibrateOptions, type CalibrationTable, type Plan, type SearchOptions, type SearchReport, type SearchSettings, type SensitivityReport } from '../documents/index.js';
+import { CalibrationTableSchema, SearchRunOptionsSchema, readDocument, writeDocument, type CalibrateOptions, type CalibrationTable, type Plan, type SearchOptions, type SearchReport, type SearchSettings, type SensitivityReport } from '../documents/index.js';
 import { GateError, UsageError } from '../errors.js';
-import { checkOutputPaths, writeFileAtomic } from '../files.js';
+import { checkOutputPaths, sha256, writeFileAtomic } from '../files.js';
 import { modelFiles, saveModel, saveTargets } from '../onnx/index.js';
 import { searchHtml, searchMarkdown } from '../report/index.js';
 import { applyPlan } from '../rewrite/index.js';
@@ -16,6 +16,9 @@ import { loadData } from './load-data.js';
 import { modelContext, type ModelContext } from './model-context.js';
 import { parseSearchOptions, searchModel, type SearchMeasureOptions } from './search-model.js';
 import { fusedKernels, optimizedOpCounts } from './verify.js';
+import { latencyBatches, type MeasureLatency } from './formats.js';
+import type { ProfileLatency, SearchLatencyOptions } from './search-latency.js';
+import { latencyCacheDir } from '../bench/index.js';
 
 /**
  * Options of `search()`: the search options (SearchOptionsSchema), how to measure, and the command's
@@ -43,6 +46,17 @@ export interface SearchRunOptions extends SearchOptions, SearchMeasureOptions {
   htmlOutput?: string;
   /** Overwrite existing output files (without it an existing output is refused: E_OUTPUT_EXISTS, exit 2). */
   force?: boolean;
+  /** Time float and every evaluated configuration (default: on with objective latency or maxLatencyMs). */
+  measureLatency?: boolean;
+  /** Seconds of the interleaved timing (default 3). */
+  tuneSeconds?: number;
+  /** Batch size of the latency profile and measurement, samples from `eval` (default 1). */
+  latencyBatch?: number;
+  /** Reuse cached per-layer profiles (default true). */
+  latencyCache?: boolean;
+  /** Injected by tests (no timing): the interleaved measurement and the profiler. */
+  latencyMeasure?: MeasureLatency;
+  latencyProfile?: ProfileLatency;
 }
 
 export interface SearchRunResult {
@@ -90,6 +104,7 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
     notes.push(`static: calibration table ${opts.calib ?? '(given)'} (${table!.samples} samples, ${table!.method})`);
   }
   const calibrationMs = performance.now() - t0;
+  const latency = await latencyOptions(ctx, opts, settings, table);
   const core = await searchModel(
     model,
     {
@@ -98,6 +113,7 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
       table,
       loadProbes: (subset, seed) => loadData(opts.data, model, { labels: opts.labels, subset, seed, batchSize: subset, read: ctx.dataOptions }),
       loadEval: () => loadData(opts.eval, model, { labels: opts.evalLabels, maxSamples: opts.evalSamples, batchSize: 256, read: ctx.dataOptions }),
+      latency,
     },
     { settings, sensitivityReport: opts.sensitivityReport, sensitivity: opts.sensitivity, evaluator: opts.evaluator, onProgress: opts.onProgress },
   );
@@ -132,7 +148,9 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
   if (opts.htmlOutput) writeFileAtomic(opts.htmlOutput, searchHtml(report));
   if (!report.budgetMet) {
     const c = chosen;
-    throw new GateError('E_BUDGET_NOT_MET', `search: expected a configuration within ${report.maxDrop} ${report.dropUnit}${report.maxSizeBytes !== null ? ` and ${report.maxSizeBytes} bytes` : ''}, got best "${c.label}" with drop ${c.drop.toFixed(3)} (outputs written)`, { file: modelPath });
+    const lat = report.maxLatencyMs !== null ? ` and ${report.maxLatencyMs} ms` : '';
+    const got = c.latencyMs !== null && report.maxLatencyMs !== null ? `, ${c.latencyMs.toFixed(3)} ms measured (profile predicted ${c.predictedLatencyMs?.toFixed(3)} ms)` : '';
+    throw new GateError('E_BUDGET_NOT_MET', `search: expected a configuration within ${report.maxDrop} ${report.dropUnit}${report.maxSizeBytes !== null ? ` and ${report.maxSizeBytes} bytes` : ''}${lat}, got best "${c.label}" with drop ${c.drop.toFixed(3)}${got} (outputs written)`, { file: modelPath });
   }
   return {
     plan,
@@ -143,6 +161,24 @@ export async function search(modelPath: string, opts: SearchRunOptions): Promise
     evaluator: path,
     ...(written ? { written } : {}),
     ...(mode === 'static' ? { table } : {}),
+  };
+}
+
+/** The latency measurement of a search, when asked for (objective latency, --max-latency or measureLatency). */
+async function latencyOptions(ctx: ModelContext, opts: SearchRunOptions, settings: SearchSettings, table: CalibrationTable | undefined): Promise<SearchLatencyOptions | undefined> {
+  const isLatency = settings.objective === 'latency' || settings.maxLatencyMs !== undefined;
+  if (!(opts.measureLatency ?? isLatency)) return undefined;
+  const d = SearchRunOptionsSchema.shape;
+  const batchSize = opts.latencyBatch ?? d.latencyBatch.parse(undefined);
+  const batches = await latencyBatches(ctx.model, opts.eval, batchSize, ctx.dataOptions);
+  const batch = batches.find((b) => b.batchSize === batchSize) ?? batches[batches.length - 1];
+  const useCache = opts.latencyCache ?? d.latencyCache.parse(undefined);
+  return {
+    seconds: opts.tuneSeconds ?? d.tuneSeconds.parse(undefined),
+    batch,
+    ...(useCache ? { cache: { dir: latencyCacheDir(), modelSha256: ctx.source.sha256, variant: { mode: settings.mode, blockSize: settings.blockSize, table: table ? sha256(JSON.stringify(table.tensors)) : null } } } : {}),
+    ...(opts.latencyMeasure ? { measure: opts.latencyMeasure } : {}),
+    ...(opts.latencyProfile ? { profile: opts.latencyProfile } : {}),
   };
 }
 

@@ -224,3 +224,38 @@ describe('latencyStep, static: layers profiled slower quantized than float', () 
     expect(profiled).toBe(0);
   });
 });
+
+describe('latencyStep, static vs dynamic INT8 (--compare-dynamic, injected measurement)', () => {
+  test('the faster of static and dynamic is written, its plan mode returned and the decision recorded; a slower dynamic is never kept', async () => {
+    const { minmaxTable } = await import('../rewrite/helpers.js');
+    const { readNpy } = await import('../../src/data/index.js');
+    const x = readNpy(FMNIST.calibX);
+    const table = await minmaxTable(mlp, [{ input: { ...x, dims: [16, 1, 28, 28], data: (x.data as Float32Array).subarray(0, 16 * 784) } as never }]);
+    const plan = uniformPlan({ bits: 8, mode: 'static' });
+    const input = {
+      float: mlp,
+      rewritten: applyPlan(mlp, plan, table, {}),
+      rewriteAtLevel: () => applyPlan(mlp, plan, table, {}),
+      rewriteDynamic: (p: typeof plan) => applyPlan(mlp, p, undefined, {}),
+      plan,
+      data: FMNIST.calibX,
+      batchSize: 8,
+      seconds: 1,
+      modelSha256: 'x',
+      variantKey: {},
+    };
+    const dyn = await latencyStep({ ...input, measure: fakeMeasure({ float: 1, 'static-qdq': 0.7, dynamic: 0.5 }) });
+    expect(dyn.latency.chosen).toBe('dynamic');
+    expect(dyn.plan.mode).toBe('dynamic');
+    expect(dyn.rewritten.summary.mode).toBe('dynamic');
+    expect(FormatDecisionSchema.parse(dyn.tuning).chosen).toBe('dynamic');
+    const stat = await latencyStep({ ...input, measure: fakeMeasure({ float: 1, 'static-qdq': 0.7, dynamic: 0.9 }) });
+    expect(stat.latency.chosen).toBe('static-qdq');
+    expect(stat.plan.mode).toBe('static');
+    expect(stat.tuning?.candidates.map((c) => c.label)).toEqual(['float', 'static-qdq', 'dynamic']);
+    // A replay of the recorded decision compares nothing again.
+    const replay = await latencyStep({ ...input, plan: { ...dyn.plan, tuning: dyn.tuning }, rewritten: applyPlan(mlp, dyn.plan, undefined, {}), measure: fakeMeasure({ float: 1, dynamic: 0.5, 'static-qdq': 0.1 }) });
+    expect(replay.latency.source).toBe('plan');
+    expect(replay.latency.candidates.map((c) => c.label)).toEqual(['float', 'dynamic']);
+  });
+});

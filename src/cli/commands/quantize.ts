@@ -37,6 +37,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--integer-elementwise', field: 'integerElementwise' },
   { flag: '--no-fold-batch-norm', field: 'foldBatchNorm', kind: 'negate' },
   { flag: '--no-bench', field: 'bench', kind: 'negate' },
+  { flag: '--compare-dynamic', field: 'compareDynamic' },
   { flag: '--tune-seconds <s>', field: 'tuneSeconds' },
   { flag: '--keep-slow-float', field: 'keepSlowFloat' },
   { flag: '--no-latency-cache', field: 'latencyCache', kind: 'negate' },

@@ -19,6 +19,12 @@ export const SEARCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--max-drop <x>', field: 'maxDrop', number: { min: 0, percent: true }, note: '("1" or "1%")' },
   { flag: '--max-size <MB>', field: 'maxSizeBytes', number: { min: 0 }, note: '(in MB = 10^6 bytes)' },
   { flag: '--max-evaluations <n>', field: 'maxEvaluations', number: { int: true } },
+  { flag: '--objective <name>', field: 'objective' },
+  { flag: '--max-latency <ms>', field: 'maxLatencyMs', number: { min: 0 }, note: '(milliseconds per run at --latency-batch)' },
+  { flag: '--measure-latency', field: 'measureLatency' },
+  { flag: '--tune-seconds <s>', field: 'tuneSeconds', number: { min: 0 } },
+  { flag: '--latency-batch <n>', field: 'latencyBatch', number: { int: true } },
+  { flag: '--no-latency-cache', field: 'latencyCache', kind: 'negate' },
   { flag: '--mode <mode>', field: 'mode', note: '(static: QDQ W8A8 at 8 bits, weight-only int4 at 4; calibrates once on --data)' },
   { flag: '--calib <table>', field: 'calib' },
   { flag: '--evaluator <name>', field: 'evaluator' },
@@ -45,7 +51,7 @@ export function register(program: Command): void {
   addFlags(
     program
       .command('search')
-      .description('mixed-precision search: bisection over the sensitivity order (O(log L) real evaluations), or a size budget by knapsack; writes plan, model and report')
+      .description('mixed-precision search: bisection over the sensitivity order (O(log L) real evaluations), a size budget by knapsack, or latency (--objective latency, --max-latency) from profiled per-layer costs, verified by a real measurement; writes plan, model and report')
       .argument('<model>', 'ONNX model file'),
     SearchRunOptionsSchema,
     SEARCH_FLAGS,
