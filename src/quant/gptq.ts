@@ -30,13 +30,16 @@ export interface GptqSettings {
   engine?: MatMulEngine;
 }
 
+/** A Hessian matrix (float32 is enough: H's scale does not change GPTQ's result, only its reported errors). */
+export type HessianMatrix = Float32Array | Float64Array;
+
 export interface GptqProblem {
   /** W [rows, cols] row-major; not modified. */
   w: Float32Array | Float64Array;
   rows: number;
   cols: number;
   /** H (cols×cols, row-major, symmetric) per row group; rows r·hessians.length/rows share one. Not modified. */
-  hessians: readonly Float64Array[];
+  hessians: readonly HessianMatrix[];
   /** Quantization group of each column (0 … colGroups−1); the same partition for every row. */
   colGroup: Int32Array;
   colGroups: number;
@@ -323,7 +326,7 @@ async function sweepRowsEngine(
 }
 
 /** Σ_rows Δwᵀ H Δw for Δw = wq − w on the canonical layout (optionally on every `stride`-th row, scaled up). */
-export function layerOutputError(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): number {
+export function layerOutputError(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly HessianMatrix[], stride = 1): number {
   const per = rowOutputErrors(w, wq, rows, cols, hessians, stride);
   let total = 0;
   for (const e of per) total += e;
@@ -331,7 +334,7 @@ export function layerOutputError(w: ArrayLike<number>, wq: ArrayLike<number>, ro
 }
 
 /** Δw_rᵀ H Δw_r for the rows 0, stride, 2·stride, … */
-export function rowOutputErrors(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): Float64Array {
+export function rowOutputErrors(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly HessianMatrix[], stride = 1): Float64Array {
   return pairedRowErrors(w, wq, wq, rows, cols, hessians, stride)[0];
 }
 
@@ -339,7 +342,7 @@ export function rowOutputErrors(w: ArrayLike<number>, wq: ArrayLike<number>, row
  * Δw_rᵀ H Δw_r for two candidates a, b at once (rows 0, stride, …): each row of H is loaded once for
  * four quadratic forms (two rows × two candidates).
  */
-export function pairedRowErrors(w: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): [Float64Array, Float64Array] {
+export function pairedRowErrors(w: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, rows: number, cols: number, hessians: readonly HessianMatrix[], stride = 1): [Float64Array, Float64Array] {
   const rowsPerH = rows / hessians.length;
   const sel: number[] = [];
   for (let r = 0; r < rows; r += stride) sel.push(r);
@@ -480,7 +483,7 @@ const EXACT_ERROR_MADDS = 2 ** 27;
  * the whole layer by the errors of a row sample. The result is never worse than RTN on the calibration
  * Hessian (per row, or on the sample).
  */
-export function placeGptq(c: CanonicalWeight, res: GptqResult, rtn: QuantizedWeight, hessians: readonly Float64Array[], errorRows = 64): Omit<GptqWeightResult, 'deadColumns'> {
+export function placeGptq(c: CanonicalWeight, res: GptqResult, rtn: QuantizedWeight, hessians: readonly HessianMatrix[], errorRows = 64): Omit<GptqWeightResult, 'deadColumns'> {
   const { rows, cols, colGroups, colGroup } = c.problem;
   const { idx, gid } = c;
   const crtn = new Float32Array(rows * cols);
@@ -536,7 +539,7 @@ export async function gptqWeight(
   w: Float32Array,
   dims: readonly number[],
   spec: WeightQuantSpec,
-  hessians: readonly Float64Array[],
+  hessians: readonly HessianMatrix[],
   settings: GptqSettings & { rtn: QuantizedWeight; errorRows?: number },
 ): Promise<GptqWeightResult | undefined> {
   const c = canonicalWeight(w, dims, spec);

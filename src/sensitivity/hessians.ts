@@ -326,49 +326,91 @@ export interface GptqProgress {
 
 const requestKey = (req: Pick<GptqRequest, 'layer' | 'dims' | 'spec'>) => `${req.layer}\u0000${req.dims.join('x')}\u0000${JSON.stringify(req.spec)}`;
 
+/** A placed GPTQ result kept until the real rewrite: integers offset into one byte when they fit. */
+interface StoredOutcome {
+  q: Uint8Array | Int16Array;
+  qOffset: number;
+  quantized: Omit<QuantizedWeight, 'q'>;
+  record: GptqOutcome['record'];
+}
+
 /**
  * GPTQ for the layers of a rewrite, in two steps because the rewriter is synchronous and the heavy
  * products run asynchronously in onnxruntime: `dryRun(layer, hook)` must run the rewriter for that one
  * layer (e.g. applyPlan with includeNodes [layer]) so `hook` sees the weight exactly as the emitter
- * quantizes it; GPTQ then runs on it (parallel mode: every H is from the float model) and only the
- * integers are kept (2 bytes per weight). The returned hook, given to the real rewrite, places each
- * result into the emitter's layout, keeps RTN where it measures better, and records the errors. Results
- * are kept per layer and weight spec, so every later rewrite (search, sensitivity) reuses them.
+ * quantizes it; GPTQ then runs on it (every H from `stats`), the result is placed into the emitter's
+ * layout right away (keeping RTN where it measures better, see placeGptq) and only the integers (one
+ * byte each when they fit), scales and errors are kept. The returned hook, given to the real rewrite,
+ * hands them back. Results are kept per layer and weight spec, so every later rewrite (search,
+ * sensitivity) reuses them. With `releaseHessians`, a layer input's E[x xᵀ] is dropped from `stats`
+ * after the last listed layer that reads it (layers sharing an input are processed together), so the
+ * peak holds the remaining Hessians plus one layer's work.
  */
 export async function prepareGptq(
   stats: ReadonlyMap<string, LayerInputStats>,
   layers: readonly string[],
   dryRun: (layer: string, hook: (req: GptqRequest) => undefined) => void,
-  opts: GptqQuantizerOptions & { onProgress?: (p: GptqProgress) => void } = {},
+  opts: GptqQuantizerOptions & { onProgress?: (p: GptqProgress) => void; releaseHessians?: boolean } = {},
 ): Promise<GptqHook> {
-  const results = new Map<string, { res: GptqResult; deadColumns: number }>();
-  const todo = layers.filter((l) => stats.has(l));
+  const results = new Map<string, StoredOutcome>();
+  // Layers that share an input (q/k/v) next to each other, in first-seen order.
+  const listed = layers.filter((l) => stats.has(l));
+  const byStats = new Map<LayerInputStats, string[]>();
+  for (const l of listed) {
+    const s = stats.get(l)!;
+    const g = byStats.get(s);
+    if (g) g.push(l);
+    else byStats.set(s, [l]);
+  }
+  const todo = [...byStats.values()].flat();
+  const remaining = new Map<LayerInputStats, number>([...byStats].map(([s, g]) => [s, g.length]));
   for (const [i, layer] of todo.entries()) {
     opts.onProgress?.({ layer, done: i, total: todo.length });
-    const captured: { key: string; c: CanonicalWeight }[] = [];
+    const captured: { key: string; c: CanonicalWeight; rtn: QuantizedWeight }[] = [];
     dryRun(layer, (req) => {
       if (req.layer !== layer) return undefined;
       const key = requestKey(req);
       if (results.has(key) || captured.some((c) => c.key === key)) return undefined;
       const c = canonicalWeight(req.w, req.dims, req.spec);
-      if (c) captured.push({ key, c });
+      if (c) captured.push({ key, c, rtn: req.rtn });
       return undefined;
     });
     const s = stats.get(layer)!;
-    for (const { key, c } of captured) {
-      if (c.problem.rows % s.second.length !== 0 || s.view.dim !== c.problem.cols) continue;
-      const res = await gptq({ ...c.problem, hessians: hessiansOf(s) }, opts);
-      results.set(key, { res, deadColumns: res.deadColumns });
+    for (const { key, c, rtn } of captured) {
+      if (s.second.length === 0 || c.problem.rows % s.second.length !== 0 || s.view.dim !== c.problem.cols) continue;
+      // H = 2·E[x xᵀ]; GPTQ's result does not depend on H's scale, so E[x xᵀ] goes in as it is (no copy).
+      const res = await gptq({ ...c.problem, hessians: s.second }, opts);
+      const placed = placeGptq(c, res, rtn, s.second, opts.errorRows ?? 64);
+      const { q, ...rest } = placed.quantized;
+      const span = rtn.range.qmax - rtn.range.qmin;
+      const stored = span <= 255 ? Uint8Array.from(q, (v) => v - rtn.range.qmin) : Int16Array.from(q);
+      results.set(key, {
+        q: stored,
+        qOffset: span <= 255 ? rtn.range.qmin : 0,
+        quantized: rest,
+        record: { algorithm: 'gptq', reconstructionError: { rtn: 2 * placed.errorRtn, after: 2 * placed.errorGptq } },
+      });
     }
+    const left = remaining.get(s)! - 1;
+    remaining.set(s, left);
+    if (left === 0 && opts.releaseHessians) s.second.length = 0;
   }
   opts.onProgress?.({ layer: '', done: todo.length, total: todo.length });
   return (req) => {
     const found = results.get(requestKey(req));
-    const s = stats.get(req.layer);
-    if (!found || !s) return undefined;
-    const c = canonicalWeight(req.w, req.dims, req.spec);
-    if (!c) return undefined;
-    const placed = placeGptq(c, found.res, req.rtn, hessiansOf(s), opts.errorRows ?? 64);
-    return { quantized: placed.quantized, record: { algorithm: 'gptq', reconstructionError: { rtn: placed.errorRtn, after: placed.errorGptq } } };
+    if (!found) return undefined;
+    const q = Int32Array.from(found.q, (v) => v + found.qOffset);
+    return { quantized: { ...found.quantized, q }, record: found.record };
+  };
+}
+
+/** One hook from several (grouped statistics passes): the first that has a result for the request. */
+export function mergeGptqHooks(hooks: readonly GptqHook[]): GptqHook {
+  return (req) => {
+    for (const h of hooks) {
+      const r = h(req);
+      if (r) return r;
+    }
+    return undefined;
   };
 }
