@@ -107,7 +107,7 @@ export async function prepareRecovery(
     stats = scaledStats(stats, scalings);
     for (const sc of scalings) {
       const f = r.folds.find((x) => x.activation === sc.activation)!;
-      notes.push(`awq: ${sc.layers.join(', ')} input scaled (α ${sc.alpha}, β ${sc.beta}; layer error ${sc.errorBefore.toPrecision(3)} → ${sc.errorAfter.toPrecision(3)}), folded into ${f.into === 'layernorm' ? `LayerNormalization ${f.node} γ/β` : `a Mul (${f.node})`}`);
+      notes.push(`awq: ${sc.layers.join(', ')} input scaled (α ${sc.alpha}, β ${sc.beta}; layer error ${sc.errorBefore.toPrecision(3)} → ${sc.errorAfter.toPrecision(3)}), folded into ${foldText(f)}`);
     }
     if (scalings.length === 0) notes.push('awq: no layer measured a lower error with scaling; nothing changed');
   }
@@ -214,6 +214,7 @@ async function prepareGrouped(
   const engine = await openMatMulSession({ threads: opts.threads ?? 1 });
   let symmetric = 0;
   let asymmetric = 0;
+  const done = new Set<string>();
   try {
     for (const [gi, group] of groups.entries()) {
       onProgress({ stage: 'layer-stats', done: gi, total: groups.length });
@@ -222,7 +223,8 @@ async function prepareGrouped(
         onProgress({ stage: 'awq', done: gi, total: groups.length });
         const bits = plan.defaults.bits === 4 ? 4 : 8;
         const scalings = awqScalings(current, st, { bits, blockSize: plan.defaults.blockSize, symmetric: plan.defaults.symmetric ?? bits === 8 });
-        const r = scaleInputChannels(current, scalings);
+        // Layers of earlier groups have their GPTQ result: their weights are not folded into.
+        const r = scaleInputChannels(current, scalings, { keepWeights: done });
         current = r.model;
         folds.push(...r.folds);
         st = scaledStats(st, scalings);
@@ -251,6 +253,7 @@ async function prepareGrouped(
         }),
       );
       for (const [k, v] of st) stats.set(k, v);
+      for (const l of group) done.add(l);
     }
   } finally {
     await engine.release();
@@ -262,7 +265,8 @@ async function prepareGrouped(
   return { model: current, rewriteOptions: out, plan: outPlan, notes, folds, biasCorrection };
 }
 
-const foldText = (f: ChannelScalingFold) => (f.into === 'layernorm' ? `LayerNormalization ${f.node} γ/β` : `a Mul (${f.node})`);
+const foldText = (f: ChannelScalingFold) =>
+  f.into === 'layernorm' ? `LayerNormalization ${f.node} γ/β` : f.into === 'decomposed-layernorm' ? `the decomposed LayerNorm's γ Mul / β Add (${f.node})` : f.into === 'matmul' ? `the output channels of ${f.node}` : `a Mul (${f.node})`;
 
 /** Batches compared for the bias-correction decision (the first few of the calibration data). */
 const DECISION_BATCHES = 2;

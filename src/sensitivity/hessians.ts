@@ -324,7 +324,16 @@ export interface GptqProgress {
   total: number;
 }
 
-const requestKey = (req: Pick<GptqRequest, 'layer' | 'dims' | 'spec'>) => `${req.layer}\u0000${req.dims.join('x')}\u0000${JSON.stringify(req.spec)}`;
+/** Layer, layout, spec and a fingerprint of the weight values (a later rescaling of the weight must not reuse a result). */
+const requestKey = (req: Pick<GptqRequest, 'layer' | 'dims' | 'spec' | 'w'>) => `${req.layer}\u0000${req.dims.join('x')}\u0000${JSON.stringify(req.spec)}\u0000${fingerprint(req.w)}`;
+
+function fingerprint(w: Float32Array): string {
+  const bits = new Uint32Array(w.buffer, w.byteOffset, w.length);
+  let h = 0x811c9dc5;
+  const step = Math.max(1, Math.floor(w.length / 4096));
+  for (let i = 0; i < w.length; i += step) h = Math.imul(h ^ bits[i], 0x01000193) >>> 0;
+  return `${w.length}:${h.toString(16)}`;
+}
 
 /** A placed GPTQ result kept until the real rewrite: integers offset into one byte when they fit. */
 interface StoredOutcome {
