@@ -93,6 +93,7 @@ if (args[0] === '--child') {
   const [, file, alg, actOrder, outFile] = args;
   const t0 = performance.now();
   let model = loadModel(file);
+  if (process.env.QTOOL_BENCH_RSS) process.stderr.write(`loaded: rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB\n`);
   let statsMs = 0;
   let quantizer;
   let gptqMs = 0;
@@ -126,6 +127,10 @@ if (args[0] === '--child') {
     const times = { 'layer-stats': 0, awq: 0, gptq: 0 };
     const onProgress = (p) => {
       const now = performance.now();
+      if (process.env.QTOOL_BENCH_RSS) {
+        const m = process.memoryUsage();
+        process.stderr.write(`[${(now / 1000).toFixed(1)} s] ${p.stage} ${p.done ?? ''}/${p.total ?? ''} ${p.layer ?? ''}: rss ${(m.rss / 1e6).toFixed(0)} MB, peak ${(peakRssBytes() / 1e6).toFixed(0)} MB, heap ${(m.heapUsed / 1e6).toFixed(0)} MB, arrayBuffers ${(m.arrayBuffers / 1e6).toFixed(0)} MB\n`);
+      }
       if (stage.name) times[stage.name] = (times[stage.name] ?? 0) + now - stage.t;
       stage.name = p.stage;
       stage.t = now;
@@ -169,6 +174,7 @@ try {
     const passArgs = ['--dim', cfg.dim, '--blocks', cfg.blocks, '--heads', cfg.heads, '--vocab', cfg.vocab, '--context', cfg.context, '--calib', CALIB, '--eval', EVAL, '--accuracy-level', ACC, '--embeddings', EMB, ...(STATS_MB !== undefined ? ['--stats-mb', STATS_MB] : [])].map(String);
     const child = spawnSync(process.execPath, [self, '--child', file, alg, actOrder, out, ...passArgs], { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (child.status !== 0) throw new Error(`child ${alg} failed: ${child.stderr}`);
+    if (process.env.QTOOL_BENCH_RSS) process.stderr.write(child.stderr);
     const m = JSON.parse(child.stdout.trim().split('\n').pop());
     const cos = cosine(ref, await logits(loadModel(out)));
     const size = fs.statSync(out).size;
