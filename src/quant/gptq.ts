@@ -150,9 +150,9 @@ export async function gptq(problem: GptqProblem, settings: GptqSettings = {}): P
     const colGroupPerm = new Int32Array(cols);
     for (let a = 0; a < cols; a++) colGroupPerm[a] = colGroup[order[a]];
 
-    const out = { q, scales, zeroPoints };
-    if (engine && rowsPerH * cols * cols > ENGINE_SWEEP_MADDS) await sweepRowsEngine(problem, u, order, colGroupPerm, groupCols, g * rowsPerH, (g + 1) * rowsPerH, B, range, params, out, engine);
-    else sweepRows(problem, u, order, colGroupPerm, groupCols, g * rowsPerH, (g + 1) * rowsPerH, B, range, params, out);
+    const sweep: Sweep = { problem, u, order, colGroupPerm, groupCols, rowStart: g * rowsPerH, rowEnd: (g + 1) * rowsPerH, B, range, params, out: { q, scales, zeroPoints } };
+    if (engine && rowsPerH * cols * cols > ENGINE_SWEEP_MADDS) await sweepRowsEngine(sweep, engine);
+    else sweepRows(sweep);
   }
   return { q, scales, zeroPoints, deadColumns, dampFactor };
 }
@@ -160,19 +160,28 @@ export async function gptq(problem: GptqProblem, settings: GptqSettings = {}): P
 const ROW_CHUNK = 16;
 const COL_TILE = 256;
 
-function sweepRows(
-  problem: GptqProblem,
-  u: Float64Array,
-  order: Int32Array,
-  colGroupPerm: Int32Array,
-  groupCols: readonly Int32Array[],
-  rowStart: number,
-  rowEnd: number,
-  B: number,
-  range: QuantRange,
-  params: (lo: number, hi: number) => { scale: number; zeroPoint: number },
-  out: { q: Int16Array; scales: Float32Array; zeroPoints: Int32Array },
-): void {
+/** One Hessian group's sweep: what both sweep kernels take. */
+interface Sweep {
+  problem: GptqProblem;
+  /** Upper Cholesky factor of H⁻¹ in sweep order. */
+  u: Float64Array;
+  /** Sweep position → original column. */
+  order: Int32Array;
+  /** Column group of each sweep position, and the sweep positions of each column group. */
+  colGroupPerm: Int32Array;
+  groupCols: readonly Int32Array[];
+  /** Rows [rowStart, rowEnd) share this H. */
+  rowStart: number;
+  rowEnd: number;
+  /** Columns per lazy block update. */
+  B: number;
+  range: QuantRange;
+  params: (lo: number, hi: number) => { scale: number; zeroPoint: number };
+  out: { q: Int16Array; scales: Float32Array; zeroPoints: Int32Array };
+}
+
+function sweepRows(sw: Sweep): void {
+  const { problem, u, order, colGroupPerm, groupCols, rowStart, rowEnd, B, range, params, out } = sw;
   const { cols, colGroups } = problem;
   const { q, scales, zeroPoints } = out;
   const w = problem.w;
@@ -251,20 +260,8 @@ function sweepRows(
  * The sweep for large layers: every row of the group at once in float32, the in-block sweep in JS, and
  * the lazy update W[:, i2:] −= Err · U[i1:i2, i2:] as one engine product per block.
  */
-async function sweepRowsEngine(
-  problem: GptqProblem,
-  u: Float64Array,
-  order: Int32Array,
-  colGroupPerm: Int32Array,
-  groupCols: readonly Int32Array[],
-  rowStart: number,
-  rowEnd: number,
-  B: number,
-  range: QuantRange,
-  params: (lo: number, hi: number) => { scale: number; zeroPoint: number },
-  out: { q: Int16Array; scales: Float32Array; zeroPoints: Int32Array },
-  engine: MatMulEngine,
-): Promise<void> {
+async function sweepRowsEngine(sw: Sweep, engine: MatMulEngine): Promise<void> {
+  const { problem, u, order, colGroupPerm, groupCols, rowStart, rowEnd, B, range, params, out } = sw;
   const { cols, colGroups } = problem;
   const { q, scales, zeroPoints } = out;
   const R = rowEnd - rowStart;
