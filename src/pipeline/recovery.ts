@@ -4,7 +4,7 @@ import { tensorDataBytes, type Model } from '../onnx/index.js';
 import { meanSquaredError } from '../quant/index.js';
 import { applyPlan, scaleInputChannels, type ApplyPlanOptions, type ChannelScalingFold, type WeightQuantizer } from '../rewrite/index.js';
 import { openMatMulSession, Session, type Feeds } from '../runtime/index.js';
-import { awqScalings, chooseInt4Symmetry, collectLayerInputStats, hessianLayers, mergeGptqHooks, prepareGptq, scaledStats, type GptqHook, type LayerInputStats } from '../sensitivity/index.js';
+import { awqScalings, smoothScalings, chooseInt4Symmetry, collectLayerInputStats, hessianLayers, mergeGptqHooks, prepareGptq, scaledStats, type GptqHook, type LayerInputStats } from '../sensitivity/index.js';
 import { toFloat32 } from '../tensor/index.js';
 
 /** Accuracy recovery beyond round-to-nearest (issue #12), as the pipeline runs it. */
@@ -26,10 +26,16 @@ export interface RecoveryOptions {
    * bytes, and at least the largest single input; Infinity: one pass).
    */
   statsBytes?: number;
+  /**
+   * SmoothQuant α for dynamic INT8 MatMul/Gemm: s_j = max|X_j|^α / max|W_j|^(1−α) per input channel,
+   * folded into the producer (LayerNorm γ/β, a decomposed LayerNorm, a MatMul/Gemm's output channels)
+   * or a Mul (default: off).
+   */
+  smooth?: number;
 }
 
 export interface RecoveryProgress {
-  stage: 'layer-stats' | 'awq' | 'gptq' | 'bias-correction';
+  stage: 'layer-stats' | 'smooth' | 'awq' | 'gptq' | 'bias-correction';
   done?: number;
   total?: number;
   layer?: string;
@@ -69,6 +75,17 @@ export async function prepareRecovery(
   const wantSymmetry = plan.defaults.bits === 4 && plan.defaults.symmetric === undefined;
   const wantSplit = opts.outlierThreshold !== undefined && plan.mode === 'dynamic';
   if (opts.outlierThreshold !== undefined && plan.mode !== 'dynamic') throw new UsageError('E_OPTION_CONFLICT', `--outlier-threshold splits dynamic INT8 MatMuls: use it with --mode dynamic (got ${plan.mode})`);
+  if (opts.smooth !== undefined) {
+    if (plan.mode !== 'dynamic') throw new UsageError('E_OPTION_CONFLICT', `--smooth scales activations for dynamic INT8 MatMuls: use it with --mode dynamic (got ${plan.mode}; static ranges would have to be calibrated after it)`);
+    onProgress({ stage: 'smooth' });
+    const st = await collectLayerInputStats(model, batches(), { threads: opts.threads, meanOnly: true });
+    const scalings = smoothScalings(model, st, opts.smooth);
+    const r = scaleInputChannels(model, scalings);
+    const rest = await prepareRecovery(r.model, plan, table, rewriteOptions, batches, { ...opts, smooth: undefined }, onProgress);
+    const count = (into: string) => r.folds.filter((f) => f.into === into).length;
+    const note = `smoothquant α ${opts.smooth}: ${r.folds.length} inputs scaled, folded into ${count('layernorm')} LayerNormalization γ/β, ${count('decomposed-layernorm')} decomposed LayerNorms, ${count('matmul')} MatMul/Gemm output channels, ${count('mul')} Mul nodes`;
+    return { ...rest, notes: [note, ...rest.notes], folds: [...r.folds, ...rest.folds] };
+  }
   if (alg === 'rtn' && !wantBias && !wantSymmetry && !wantSplit) return { model, rewriteOptions, plan, notes: [], folds: [] };
   if (alg.startsWith('awq') && plan.mode === 'static') {
     throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${alg} scales activations, so static ranges would have to be calibrated after it: use it with --mode weight-only or dynamic`);
