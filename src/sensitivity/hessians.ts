@@ -252,6 +252,8 @@ class RowBuffer {
   private readonly cap: number;
   private readonly xt: Float32Array;
   private n = 0;
+  private a?: Float32Array;
+  private b?: Float32Array;
   constructor(
     private readonly k: number,
     bufferBytes = 8 * 1024 * 1024,
@@ -277,10 +279,12 @@ class RowBuffer {
   async flush(acc: Float32Array, engine: (a: Float32Array, b: Float32Array, m: number, k: number, n: number) => Promise<Float32Array>): Promise<void> {
     const { k, cap, n } = this;
     if (n === 0) return;
-    // A = Xᵀ [K, n] (the first n columns of each row), B = X [n, K].
-    const a = new Float32Array(k * n);
+    // A = Xᵀ [K, n] (the first n columns of each row), B = X [n, K]; both buffers reused across flushes.
+    this.a ??= new Float32Array(k * cap);
+    this.b ??= new Float32Array(cap * k);
+    const a = this.a.subarray(0, k * n);
+    const b = this.b.subarray(0, n * k);
     for (let j = 0; j < k; j++) a.set(this.xt.subarray(j * cap, j * cap + n), j * n);
-    const b = new Float32Array(n * k);
     for (let j = 0; j < k; j++) for (let r = 0; r < n; r++) b[r * k + j] = a[j * n + r];
     const c = await engine(a, b, k, n, k);
     for (let i = 0; i < c.length; i++) acc[i] += c[i];
