@@ -128,7 +128,8 @@ export function scaleInputChannels(model: Model, scalings: readonly ChannelScali
   const nodes = new Map<NodeProto, NodeProto>();
   const clone = (n: NodeProto): NodeProto => {
     let c = nodes.get(n);
-    if (!c) nodes.set(n, (c = { ...n, input: [...n.input] }));
+    // Keep the message prototype: proto2 fields left at their default (domain "") live there.
+    if (!c) nodes.set(n, (c = Object.assign(Object.create(Object.getPrototypeOf(n)) as NodeProto, n, { input: [...n.input] })));
     return c;
   };
   // Mul nodes go right after the producer of their input (or first, for a graph input).

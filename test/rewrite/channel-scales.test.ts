@@ -91,6 +91,17 @@ describe('per-channel input scaling (AWQ / SmoothQuant folding)', () => {
     expect(kept.folds[0].into).toBe('mul');
   });
 
+  it('keeps the layers quantizable on a model read from a file (cloned nodes keep their proto2 defaults, e.g. domain)', async () => {
+    const { loadModel, GraphIndex, quantizableLayers } = await import('../../src/onnx/index.js');
+    const { FMNIST } = await import('../helpers/paths.js');
+    const m = loadModel(FMNIST.mlp);
+    const layers = quantizableLayers(new GraphIndex(m.proto.graph!, m.file));
+    const id = layers[1].id;
+    const k = layers[1].weightDims[1];
+    const r = scaleInputChannels(m, [{ activation: layers[1].node.input[0], scales: new Float64Array(k).fill(2), layers: [id] }]);
+    expect(quantizableLayers(new GraphIndex(r.model.proto.graph!, m.file)).length).toBe(layers.length);
+  });
+
   it('AWQ lowers the layer errors and the INT4 logits error; AWQ+GPTQ lowers it further', async () => {
     const model = buildGptModel(CFG);
     const calib = ids(16, 2);
