@@ -43,6 +43,12 @@ export const QuantizeOptionsSchema = z.object({
     .positive()
     .optional()
     .describe('dynamic INT8: input channels whose calibrated max |x| exceeds this run in a float side MatMul (LLM.int8() split; off by default)'),
+  smooth: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe('dynamic INT8: SmoothQuant α (0–1, e.g. 0.5): input-channel scales max|x|^α / max|w|^(1−α) from --data, folded into the preceding LayerNorm γ/β, decomposed LayerNorm or MatMul/Gemm output channels, else a Mul (off by default)'),
   excludeOps: z.array(z.string()).default([]).describe('op types to keep float'),
   excludeNodes: z.array(z.string()).default([]).describe('node names (or layer ids) to keep float'),
   includeNodes: z.array(z.string()).default([]).describe('quantize only these nodes (names or layer ids)'),

@@ -16,7 +16,7 @@ import type { ModelContext } from './model-context.js';
 import { parseSearchOptions, searchModel } from './search-model.js';
 
 /** One progress event of `quantize()`. */
-export type QuantizeStage = 'calibrate' | 'layer-stats' | 'awq' | 'gptq' | 'bias-correction' | 'budget' | 'search' | 'rewrite' | 'latency' | 'verify' | 'save' | 'fidelity';
+export type QuantizeStage = 'calibrate' | 'layer-stats' | 'smooth' | 'awq' | 'gptq' | 'bias-correction' | 'budget' | 'search' | 'rewrite' | 'latency' | 'verify' | 'save' | 'fidelity';
 export interface QuantizeProgress {
   stage: QuantizeStage;
   done?: number;

@@ -1,10 +1,10 @@
 import type { CalibrationTable, Plan } from '../documents/index.js';
 import { UsageError } from '../errors.js';
-import type { Model } from '../onnx/index.js';
+import { tensorDataBytes, type Model } from '../onnx/index.js';
 import { meanSquaredError } from '../quant/index.js';
 import { applyPlan, scaleInputChannels, type ApplyPlanOptions, type ChannelScalingFold, type WeightQuantizer } from '../rewrite/index.js';
 import { openMatMulSession, Session, type Feeds } from '../runtime/index.js';
-import { awqScalings, chooseInt4Symmetry, collectLayerInputStats, hessianLayers, prepareGptq, scaledStats, type LayerInputStats } from '../sensitivity/index.js';
+import { awqScalings, smoothScalings, chooseInt4Symmetry, collectLayerInputStats, hessianLayers, mergeGptqHooks, prepareGptq, scaledStats, type GptqHook, type LayerInputStats } from '../sensitivity/index.js';
 import { toFloat32 } from '../tensor/index.js';
 
 /** Accuracy recovery beyond round-to-nearest (issue #12), as the pipeline runs it. */
@@ -20,10 +20,22 @@ export interface RecoveryOptions {
   /** LLM.int8() split for dynamic INT8 MatMul/Gemm: input channels whose calibrated max |x| exceeds this run in float (default off). */
   outlierThreshold?: number;
   threads?: number;
+  /**
+   * GPTQ: most bytes of E[x xᵀ] held at once. Layers are split into groups by input, one statistics pass
+   * per group, each group's Hessians released right after its sweep (default: half the model's tensor
+   * bytes, and at least the largest single input; Infinity: one pass).
+   */
+  statsBytes?: number;
+  /**
+   * SmoothQuant α for dynamic INT8 MatMul/Gemm: s_j = max|X_j|^α / max|W_j|^(1−α) per input channel,
+   * folded into the producer (LayerNorm γ/β, a decomposed LayerNorm, a MatMul/Gemm's output channels)
+   * or a Mul (default: off).
+   */
+  smooth?: number;
 }
 
 export interface RecoveryProgress {
-  stage: 'layer-stats' | 'awq' | 'gptq' | 'bias-correction';
+  stage: 'layer-stats' | 'smooth' | 'awq' | 'gptq' | 'bias-correction';
   done?: number;
   total?: number;
   layer?: string;
@@ -63,10 +75,22 @@ export async function prepareRecovery(
   const wantSymmetry = plan.defaults.bits === 4 && plan.defaults.symmetric === undefined;
   const wantSplit = opts.outlierThreshold !== undefined && plan.mode === 'dynamic';
   if (opts.outlierThreshold !== undefined && plan.mode !== 'dynamic') throw new UsageError('E_OPTION_CONFLICT', `--outlier-threshold splits dynamic INT8 MatMuls: use it with --mode dynamic (got ${plan.mode})`);
+  if (opts.smooth !== undefined) {
+    if (plan.mode !== 'dynamic') throw new UsageError('E_OPTION_CONFLICT', `--smooth scales activations for dynamic INT8 MatMuls: use it with --mode dynamic (got ${plan.mode}; static ranges would have to be calibrated after it)`);
+    onProgress({ stage: 'smooth' });
+    const st = await collectLayerInputStats(model, batches(), { threads: opts.threads, meanOnly: true });
+    const scalings = smoothScalings(model, st, opts.smooth);
+    const r = scaleInputChannels(model, scalings);
+    const rest = await prepareRecovery(r.model, plan, table, rewriteOptions, batches, { ...opts, smooth: undefined }, onProgress);
+    const count = (into: string) => r.folds.filter((f) => f.into === into).length;
+    const note = `smoothquant α ${opts.smooth}: ${r.folds.length} inputs scaled, folded into ${count('layernorm')} LayerNormalization γ/β, ${count('decomposed-layernorm')} decomposed LayerNorms, ${count('matmul')} MatMul/Gemm output channels, ${count('mul')} Mul nodes`;
+    return { ...rest, notes: [note, ...rest.notes], folds: [...r.folds, ...rest.folds] };
+  }
   if (alg === 'rtn' && !wantBias && !wantSymmetry && !wantSplit) return { model, rewriteOptions, plan, notes: [], folds: [] };
   if (alg.startsWith('awq') && plan.mode === 'static') {
     throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${alg} scales activations, so static ranges would have to be calibrated after it: use it with --mode weight-only or dynamic`);
   }
+  if (alg.endsWith('gptq')) return prepareGrouped(model, plan, table, rewriteOptions, batches, opts, onProgress, { wantBias, wantSymmetry, wantSplit });
   onProgress({ stage: 'layer-stats' });
   // What the statistics pass must collect: E[x xᵀ] for GPTQ/AWQ (every layer) and the INT4 symmetry
   // choice (MatMul/Gemm only); bias correction and the outlier split need only E[x] and max |x|.
@@ -100,27 +124,30 @@ export async function prepareRecovery(
     stats = scaledStats(stats, scalings);
     for (const sc of scalings) {
       const f = r.folds.find((x) => x.activation === sc.activation)!;
-      notes.push(`awq: ${sc.layers.join(', ')} input scaled (α ${sc.alpha}, β ${sc.beta}; layer error ${sc.errorBefore.toPrecision(3)} → ${sc.errorAfter.toPrecision(3)}), folded into ${f.into === 'layernorm' ? `LayerNormalization ${f.node} γ/β` : `a Mul (${f.node})`}`);
+      notes.push(`awq: ${sc.layers.join(', ')} input scaled (α ${sc.alpha}, β ${sc.beta}; layer error ${sc.errorBefore.toPrecision(3)} → ${sc.errorAfter.toPrecision(3)}), folded into ${foldText(f)}`);
     }
     if (scalings.length === 0) notes.push('awq: no layer measured a lower error with scaling; nothing changed');
   }
   const out: ApplyPlanOptions = { ...rewriteOptions };
-  if (alg.endsWith('gptq')) {
-    outPlan = { ...outPlan, defaults: { ...outPlan.defaults, algorithm: 'gptq' } };
-    const engine = await openMatMulSession({ threads: opts.threads ?? 1 });
-    try {
-      const layers = [...stats.keys()];
-      const hook = await prepareGptq(
-        stats,
-        layers,
-        (layer, h) => void applyPlan(current, outPlan, table, { ...rewriteOptions, includeNodes: [layer], weightQuantizer: h }),
-        { actOrder: opts.actOrder ?? true, dampRel: opts.dampRel, engine: engine.matmul, onProgress: (p) => onProgress({ stage: 'gptq', ...p }) },
-      );
-      out.weightQuantizer = hook as WeightQuantizer;
-    } finally {
-      await engine.release();
-    }
-  }
+  const biasCorrection = await splitAndBias(current, outPlan, table, out, stats, batches, opts, onProgress, notes, wantSplit, wantBias);
+  return { model: current, rewriteOptions: out, plan: outPlan, notes, folds, biasCorrection };
+}
+
+/** The LLM.int8() split and the bias-correction decision (both from E[x] / max |x| of `stats`). */
+async function splitAndBias(
+  current: Model,
+  outPlan: Plan,
+  table: CalibrationTable | undefined,
+  out: ApplyPlanOptions,
+  stats: ReadonlyMap<string, LayerInputStats>,
+  batches: () => AsyncIterable<Feeds> | Iterable<Feeds>,
+  opts: RecoveryOptions,
+  onProgress: (p: RecoveryProgress) => void,
+  notes: string[],
+  wantSplit: boolean,
+  wantBias: boolean,
+): Promise<RecoveryResult['biasCorrection']> {
+  let biasCorrection: RecoveryResult['biasCorrection'];
   if (wantSplit) {
     const t = opts.outlierThreshold!;
     const channels = new Map<string, number[]>();
@@ -132,7 +159,6 @@ export async function prepareRecovery(
     out.outlierChannels = (id) => channels.get(id);
     notes.push(`outlier split (|x| > ${t}): ${channels.size} layers, ${[...channels.values()].reduce((a, c) => a + c.length, 0)} input channels in float`);
   }
-  let biasCorrection: RecoveryResult['biasCorrection'];
   if (wantBias) {
     const means = (id: string) => stats.get(id)?.mean;
     if (opts.biasCorrection === 'on') {
@@ -149,8 +175,115 @@ export async function prepareRecovery(
       notes.push(`bias correction ${used ? 'on' : 'off'}: output MSE on the first ${DECISION_BATCHES} calibration batches ${without.toPrecision(3)} without, ${withBc.toPrecision(3)} with`);
     }
   }
+  return biasCorrection;
+}
+
+/** Layer ids in groups whose distinct inputs hold at most `budget` bytes of E[x xᵀ] (graph order). */
+export function statsGroups(model: Model, budget: number): string[][] {
+  const inputs = new Map<string, { layers: string[]; bytes: number }>();
+  for (const { layer, view, activation } of hessianLayers(model)) {
+    const key = `${activation}\u0000${JSON.stringify(view)}`;
+    const e = inputs.get(key);
+    if (e) e.layers.push(layer.id);
+    else inputs.set(key, { layers: [layer.id], bytes: 4 * view.dim * view.dim * (view.kind === 'conv' ? view.groups : 1) });
+  }
+  const groups: string[][] = [];
+  let cur: string[] = [];
+  let bytes = 0;
+  for (const e of inputs.values()) {
+    if (cur.length > 0 && bytes + e.bytes > budget) {
+      groups.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(...e.layers);
+    bytes += e.bytes;
+  }
+  if (cur.length > 0) groups.push(cur);
+  return groups;
+}
+
+/**
+ * GPTQ (and AWQ+GPTQ) in groups of layers: per group one statistics pass on the model as it stands
+ * (AWQ folds of earlier groups are exact in float, so later groups see the same inputs), AWQ for the
+ * group, the INT4 symmetry choice, GPTQ, and the group's Hessians dropped before the next pass.
+ */
+async function prepareGrouped(
+  model: Model,
+  plan: Plan,
+  table: CalibrationTable | undefined,
+  rewriteOptions: ApplyPlanOptions,
+  batches: () => AsyncIterable<Feeds> | Iterable<Feeds>,
+  opts: RecoveryOptions,
+  onProgress: (p: RecoveryProgress) => void,
+  want: { wantBias: boolean; wantSymmetry: boolean; wantSplit: boolean },
+): Promise<RecoveryResult> {
+  const alg = opts.algorithm;
+  const budget = opts.statsBytes ?? tensorDataBytes(model) / 2;
+  const groups = statsGroups(model, budget);
+  const notes: string[] = [];
+  if (groups.length > 1) notes.push(`gptq: ${groups.length} statistics passes (E[xxᵀ] of at most ${(budget / 2 ** 20).toFixed(0)} MiB held at once)`);
+  const folds: ChannelScalingFold[] = [];
+  const stats = new Map<string, LayerInputStats>();
+  const hooks: GptqHook[] = [];
+  let current = model;
+  let outPlan: Plan = { ...plan, defaults: { ...plan.defaults, algorithm: 'gptq' } };
+  const engine = await openMatMulSession({ threads: opts.threads ?? 1 });
+  let symmetric = 0;
+  let asymmetric = 0;
+  const done = new Set<string>();
+  try {
+    for (const [gi, group] of groups.entries()) {
+      onProgress({ stage: 'layer-stats', done: gi, total: groups.length });
+      let st: ReadonlyMap<string, LayerInputStats> = await collectLayerInputStats(current, batches(), { threads: opts.threads, layers: group });
+      if (alg === 'awq+gptq') {
+        onProgress({ stage: 'awq', done: gi, total: groups.length });
+        const bits = plan.defaults.bits === 4 ? 4 : 8;
+        const scalings = awqScalings(current, st, { bits, blockSize: plan.defaults.blockSize, symmetric: plan.defaults.symmetric ?? bits === 8 });
+        // Layers of earlier groups have their GPTQ result: their weights are not folded into.
+        const r = scaleInputChannels(current, scalings, { keepWeights: done });
+        current = r.model;
+        folds.push(...r.folds);
+        st = scaledStats(st, scalings);
+        for (const sc of scalings) {
+          const f = r.folds.find((x) => x.activation === sc.activation)!;
+          notes.push(`awq: ${sc.layers.join(', ')} input scaled (α ${sc.alpha}, β ${sc.beta}; layer error ${sc.errorBefore.toPrecision(3)} → ${sc.errorAfter.toPrecision(3)}), folded into ${foldText(f)}`);
+        }
+      }
+      if (want.wantSymmetry) {
+        const choices = chooseInt4Symmetry(current, st, { blockSize: plan.defaults.blockSize });
+        const layers = { ...outPlan.layers };
+        for (const c of choices) if (layers[c.layer]?.symmetric === undefined && (layers[c.layer]?.bits ?? plan.defaults.bits) === 4) layers[c.layer] = { ...(layers[c.layer] ?? { bits: 4 }), symmetric: c.symmetric };
+        outPlan = { ...outPlan, layers };
+        asymmetric += choices.filter((c) => !c.symmetric).length;
+        symmetric += choices.filter((c) => c.symmetric).length;
+      }
+      const m = current;
+      const p = outPlan;
+      hooks.push(
+        await prepareGptq(st, group, (layer, h) => void applyPlan(m, p, table, { ...rewriteOptions, includeNodes: [layer], weightQuantizer: h }), {
+          actOrder: opts.actOrder ?? true,
+          dampRel: opts.dampRel,
+          engine: engine.matmul,
+          releaseHessians: true,
+          onProgress: (pr) => onProgress({ stage: 'gptq', ...pr }),
+        }),
+      );
+      for (const [k, v] of st) stats.set(k, v);
+      for (const l of group) done.add(l);
+    }
+  } finally {
+    await engine.release();
+  }
+  if (alg === 'awq+gptq' && folds.length === 0) notes.push('awq: no layer measured a lower error with scaling; nothing changed');
+  if (want.wantSymmetry) notes.push(`int4 blocks: ${symmetric} layers symmetric, ${asymmetric} asymmetric (lower measured layer error Σ Δᵀ E[xxᵀ] Δ)`);
+  const out: ApplyPlanOptions = { ...rewriteOptions, weightQuantizer: mergeGptqHooks(hooks) as WeightQuantizer };
+  const biasCorrection = await splitAndBias(current, outPlan, table, out, stats, batches, opts, onProgress, notes, want.wantSplit, want.wantBias);
   return { model: current, rewriteOptions: out, plan: outPlan, notes, folds, biasCorrection };
 }
+
+const foldText = (f: ChannelScalingFold) =>
+  f.into === 'layernorm' ? `LayerNormalization ${f.node} γ/β` : f.into === 'decomposed-layernorm' ? `the decomposed LayerNorm's γ Mul / β Add (${f.node})` : f.into === 'matmul' ? `the output channels of ${f.node}` : `a Mul (${f.node})`;
 
 /** Batches compared for the bias-correction decision (the first few of the calibration data). */
 const DECISION_BATCHES = 2;

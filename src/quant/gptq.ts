@@ -30,13 +30,16 @@ export interface GptqSettings {
   engine?: MatMulEngine;
 }
 
+/** A Hessian matrix (float32 is enough: H's scale does not change GPTQ's result, only its reported errors). */
+export type HessianMatrix = Float32Array | Float64Array;
+
 export interface GptqProblem {
   /** W [rows, cols] row-major; not modified. */
   w: Float32Array | Float64Array;
   rows: number;
   cols: number;
   /** H (cols×cols, row-major, symmetric) per row group; rows r·hessians.length/rows share one. Not modified. */
-  hessians: readonly Float64Array[];
+  hessians: readonly HessianMatrix[];
   /** Quantization group of each column (0 … colGroups−1); the same partition for every row. */
   colGroup: Int32Array;
   colGroups: number;
@@ -147,9 +150,9 @@ export async function gptq(problem: GptqProblem, settings: GptqSettings = {}): P
     const colGroupPerm = new Int32Array(cols);
     for (let a = 0; a < cols; a++) colGroupPerm[a] = colGroup[order[a]];
 
-    const out = { q, scales, zeroPoints };
-    if (engine && rowsPerH * cols * cols > ENGINE_SWEEP_MADDS) await sweepRowsEngine(problem, u, order, colGroupPerm, groupCols, g * rowsPerH, (g + 1) * rowsPerH, B, range, params, out, engine);
-    else sweepRows(problem, u, order, colGroupPerm, groupCols, g * rowsPerH, (g + 1) * rowsPerH, B, range, params, out);
+    const sweep: Sweep = { problem, u, order, colGroupPerm, groupCols, rowStart: g * rowsPerH, rowEnd: (g + 1) * rowsPerH, B, range, params, out: { q, scales, zeroPoints } };
+    if (engine && rowsPerH * cols * cols > ENGINE_SWEEP_MADDS) await sweepRowsEngine(sweep, engine);
+    else sweepRows(sweep);
   }
   return { q, scales, zeroPoints, deadColumns, dampFactor };
 }
@@ -157,19 +160,28 @@ export async function gptq(problem: GptqProblem, settings: GptqSettings = {}): P
 const ROW_CHUNK = 16;
 const COL_TILE = 256;
 
-function sweepRows(
-  problem: GptqProblem,
-  u: Float64Array,
-  order: Int32Array,
-  colGroupPerm: Int32Array,
-  groupCols: readonly Int32Array[],
-  rowStart: number,
-  rowEnd: number,
-  B: number,
-  range: QuantRange,
-  params: (lo: number, hi: number) => { scale: number; zeroPoint: number },
-  out: { q: Int16Array; scales: Float32Array; zeroPoints: Int32Array },
-): void {
+/** One Hessian group's sweep: what both sweep kernels take. */
+interface Sweep {
+  problem: GptqProblem;
+  /** Upper Cholesky factor of H⁻¹ in sweep order. */
+  u: Float64Array;
+  /** Sweep position → original column. */
+  order: Int32Array;
+  /** Column group of each sweep position, and the sweep positions of each column group. */
+  colGroupPerm: Int32Array;
+  groupCols: readonly Int32Array[];
+  /** Rows [rowStart, rowEnd) share this H. */
+  rowStart: number;
+  rowEnd: number;
+  /** Columns per lazy block update. */
+  B: number;
+  range: QuantRange;
+  params: (lo: number, hi: number) => { scale: number; zeroPoint: number };
+  out: { q: Int16Array; scales: Float32Array; zeroPoints: Int32Array };
+}
+
+function sweepRows(sw: Sweep): void {
+  const { problem, u, order, colGroupPerm, groupCols, rowStart, rowEnd, B, range, params, out } = sw;
   const { cols, colGroups } = problem;
   const { q, scales, zeroPoints } = out;
   const w = problem.w;
@@ -248,20 +260,8 @@ function sweepRows(
  * The sweep for large layers: every row of the group at once in float32, the in-block sweep in JS, and
  * the lazy update W[:, i2:] −= Err · U[i1:i2, i2:] as one engine product per block.
  */
-async function sweepRowsEngine(
-  problem: GptqProblem,
-  u: Float64Array,
-  order: Int32Array,
-  colGroupPerm: Int32Array,
-  groupCols: readonly Int32Array[],
-  rowStart: number,
-  rowEnd: number,
-  B: number,
-  range: QuantRange,
-  params: (lo: number, hi: number) => { scale: number; zeroPoint: number },
-  out: { q: Int16Array; scales: Float32Array; zeroPoints: Int32Array },
-  engine: MatMulEngine,
-): Promise<void> {
+async function sweepRowsEngine(sw: Sweep, engine: MatMulEngine): Promise<void> {
+  const { problem, u, order, colGroupPerm, groupCols, rowStart, rowEnd, B, range, params, out } = sw;
   const { cols, colGroups } = problem;
   const { q, scales, zeroPoints } = out;
   const R = rowEnd - rowStart;
@@ -323,7 +323,7 @@ async function sweepRowsEngine(
 }
 
 /** Σ_rows Δwᵀ H Δw for Δw = wq − w on the canonical layout (optionally on every `stride`-th row, scaled up). */
-export function layerOutputError(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): number {
+export function layerOutputError(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly HessianMatrix[], stride = 1): number {
   const per = rowOutputErrors(w, wq, rows, cols, hessians, stride);
   let total = 0;
   for (const e of per) total += e;
@@ -331,7 +331,7 @@ export function layerOutputError(w: ArrayLike<number>, wq: ArrayLike<number>, ro
 }
 
 /** Δw_rᵀ H Δw_r for the rows 0, stride, 2·stride, … */
-export function rowOutputErrors(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): Float64Array {
+export function rowOutputErrors(w: ArrayLike<number>, wq: ArrayLike<number>, rows: number, cols: number, hessians: readonly HessianMatrix[], stride = 1): Float64Array {
   return pairedRowErrors(w, wq, wq, rows, cols, hessians, stride)[0];
 }
 
@@ -339,7 +339,7 @@ export function rowOutputErrors(w: ArrayLike<number>, wq: ArrayLike<number>, row
  * Δw_rᵀ H Δw_r for two candidates a, b at once (rows 0, stride, …): each row of H is loaded once for
  * four quadratic forms (two rows × two candidates).
  */
-export function pairedRowErrors(w: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, rows: number, cols: number, hessians: readonly Float64Array[], stride = 1): [Float64Array, Float64Array] {
+export function pairedRowErrors(w: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, rows: number, cols: number, hessians: readonly HessianMatrix[], stride = 1): [Float64Array, Float64Array] {
   const rowsPerH = rows / hessians.length;
   const sel: number[] = [];
   for (let r = 0; r < rows; r += stride) sel.push(r);
@@ -480,7 +480,7 @@ const EXACT_ERROR_MADDS = 2 ** 27;
  * the whole layer by the errors of a row sample. The result is never worse than RTN on the calibration
  * Hessian (per row, or on the sample).
  */
-export function placeGptq(c: CanonicalWeight, res: GptqResult, rtn: QuantizedWeight, hessians: readonly Float64Array[], errorRows = 64): Omit<GptqWeightResult, 'deadColumns'> {
+export function placeGptq(c: CanonicalWeight, res: GptqResult, rtn: QuantizedWeight, hessians: readonly HessianMatrix[], errorRows = 64): Omit<GptqWeightResult, 'deadColumns'> {
   const { rows, cols, colGroups, colGroup } = c.problem;
   const { idx, gid } = c;
   const crtn = new Float32Array(rows * cols);
@@ -536,7 +536,7 @@ export async function gptqWeight(
   w: Float32Array,
   dims: readonly number[],
   spec: WeightQuantSpec,
-  hessians: readonly Float64Array[],
+  hessians: readonly HessianMatrix[],
   settings: GptqSettings & { rtn: QuantizedWeight; errorRows?: number },
 ): Promise<GptqWeightResult | undefined> {
   const c = canonicalWeight(w, dims, spec);

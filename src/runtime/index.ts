@@ -1,2 +1,3 @@
 export * from './session.js';
 export * from './matmul.js';
+export * from './spill.js';

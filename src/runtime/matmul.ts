@@ -17,7 +17,7 @@ export async function openMatMulSession(opts: { threads?: number } = {}): Promis
     outputs: [makeValueInfo('c', 'float32', ['m', 'n'])],
     initializers: [],
   });
-  const session = await Session.open({ proto: makeModel({ graph, opsets: { '': 13 } }), file: '<matmul>', baseDir: '.' }, { threads: opts.threads ?? 1, name: '<qtool matmul engine>' });
+  const session = await Session.open({ proto: makeModel({ graph, opsets: { '': 13 } }), file: '<matmul>', baseDir: '.' }, { threads: opts.threads ?? 1, name: '<qtool matmul engine>', memArena: false });
   return {
     async matmul(a, b, m, k, n) {
       const out = await session.run({ a: makeTensor('float32', [m, k], a), b: makeTensor('float32', [k, n], b) }, ['c']);

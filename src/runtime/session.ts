@@ -23,6 +23,8 @@ export interface SessionOptions {
   name?: string;
   /** Record onnxruntime's per-node profile; files start with this prefix (read them after endProfiling()). */
   profileFilePrefix?: string;
+  /** onnxruntime's CPU memory arena (default true); off for sessions with few, large, varying tensors, so freed memory goes back. */
+  memArena?: boolean;
 }
 
 /** The one wrapper around an onnxruntime-node InferenceSession. */
@@ -50,6 +52,7 @@ export class Session {
       executionProviders: ['cpu'],
       logSeverityLevel: 4,
     };
+    if (opts.memArena === false) so.enableCpuMemArena = false;
     if (opts.optimizedModelFilePath) so.optimizedModelFilePath = opts.optimizedModelFilePath;
     if (opts.profileFilePrefix) {
       so.enableProfiling = true;

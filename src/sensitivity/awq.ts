@@ -1,5 +1,5 @@
 import { GraphIndex, getIntAttr, quantizableLayers, tensorFromProto, type Model } from '../onnx/index.js';
-import { awqSearch, fakeQuantizeWeight, pairedRowErrors, type AwqLayer, type WeightQuantSpec } from '../quant/index.js';
+import { awqSearch, fakeQuantizeWeight, pairedRowErrors, smoothQuantScales, type AwqLayer, type WeightQuantSpec } from '../quant/index.js';
 import { toFloat32 } from '../tensor/index.js';
 import type { LayerInputStats } from './hessians.js';
 
@@ -60,6 +60,39 @@ export function awqScalings(model: Model, stats: ReadonlyMap<string, LayerInputS
     out.push({ activation, scales: res.scales, layers: g.ids, alpha: res.alpha, beta: res.beta, errorBefore: res.errorBefore, errorAfter: res.errorAfter });
   }
   return out;
+}
+
+/** One activation's SmoothQuant scaling (structurally rewrite's ChannelScaling). */
+export interface SmoothScaling {
+  activation: string;
+  scales: Float64Array;
+  layers: string[];
+  alpha: number;
+}
+
+/**
+ * SmoothQuant over a model: MatMul/Gemm layers grouped by the activation they read, s_j = max|X_j|^α /
+ * max|W_j|^(1−α) (max |W_j| over every reader's input row j), from the calibrated per-channel max |x|.
+ */
+export function smoothScalings(model: Model, stats: ReadonlyMap<string, LayerInputStats>, alpha: number): SmoothScaling[] {
+  const index = new GraphIndex(model.proto.graph!, model.file);
+  const groups = new Map<string, { ids: string[]; wMax: Float64Array; aMax: Float64Array }>();
+  for (const l of quantizableLayers(index)) {
+    if (l.scope.path !== 'main' || (l.opType !== 'MatMul' && l.opType !== 'Gemm')) continue;
+    const s = stats.get(l.id);
+    if (!s?.maxAbs || s.view.kind !== 'linear' || s.view.transA) continue;
+    const t = index.constant(l.weight);
+    if (!t || t.dataType !== 1 || t.dims.length !== 2) continue;
+    const w = toFloat32(tensorFromProto(t));
+    const transB = l.opType === 'Gemm' && getIntAttr(l.node, 'transB', 0) === 1;
+    const [K, N] = transB ? [Number(t.dims[1]), Number(t.dims[0])] : [Number(t.dims[0]), Number(t.dims[1])];
+    if (K !== s.maxAbs.length) continue;
+    const g = groups.get(s.activation) ?? { ids: [], wMax: new Float64Array(K), aMax: Float64Array.from(s.maxAbs) };
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) g.wMax[k] = Math.max(g.wMax[k], Math.abs(transB ? w[n * K + k] : w[k * N + n]));
+    g.ids.push(l.id);
+    groups.set(s.activation, g);
+  }
+  return [...groups].map(([activation, g]) => ({ activation, scales: smoothQuantScales(g.aMax, g.wMax, alpha), layers: g.ids, alpha }));
 }
 
 /** The layer statistics of the scaled model: x' = x/s, so E[x'x'ᵀ] = S⁻¹E[xxᵀ]S⁻¹ and E[x'] = E[x]/s. */

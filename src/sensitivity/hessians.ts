@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { InputError } from '../errors.js';
 import { GraphIndex, NameAllocator, ValueInfoProtoSchema, makeNode, opsetVersion, quantizableLayers, tensorToProto, type Model, type QuantizableLayer } from '../onnx/index.js';
-import { Session, type Feeds } from '../runtime/index.js';
+import { openMatMulSession, openSpilledSession, type Feeds } from '../runtime/index.js';
 import { makeTensor, toFloat32 } from '../tensor/index.js';
 import { canonicalWeight, gptq, placeGptq, type CanonicalWeight, type GptqResult, type GptqSettings, type QuantizedWeight, type WeightQuantSpec } from '../quant/index.js';
 import { ActivationStats, layerwiseView, type LayerwiseView } from './layerwise.js';
@@ -45,6 +45,8 @@ export interface HessianOptions {
   meanOnly?: boolean;
   seed?: number;
   threads?: number;
+  /** Bytes of activation rows buffered per layer input before one engine product into Σ x xᵀ (default 8 MiB, at least 64 rows). */
+  rowBufferBytes?: number;
 }
 
 interface LinearTarget {
@@ -114,9 +116,9 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
         x = names.allocate(`${activation}_qtool_rows`);
         nodes.push(makeNode({ opType: 'Reshape', inputs: [activation, shape], outputs: [x], name: x }));
       }
-      const xx = opts.meanOnly ? undefined : names.allocate(`${activation}_qtool_xx`);
-      // [M, K]: Xᵀ X; transA layers see x as [K, M]: X Xᵀ.
-      if (xx) nodes.push(makeNode({ opType: 'Gemm', inputs: [x, x], outputs: [xx], name: xx, attrs: view.transA ? { transB: 1 } : { transA: 1 } }));
+      // Σ x xᵀ: the rows themselves are fetched ([M, K], or [K, M] for transA layers) and multiplied in
+      // the MatMul engine a few hundred rows at a time into one accumulator (no K×K output per batch).
+      const xx = opts.meanOnly ? undefined : x;
       const sum = names.allocate(`${activation}_qtool_xsum`);
       const axis = view.transA ? 1 : 0;
       // ReduceSum takes axes as an input from opset 13, ReduceMax from opset 18.
@@ -129,7 +131,7 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
       nodes.push(makeNode({ opType: 'Abs', inputs: [x], outputs: [abs], name: abs }));
       const max = names.allocate(`${activation}_qtool_absmax`);
       reduce('ReduceMax', abs, max, 18);
-      for (const o of [xx, sum, count, max]) if (o) outputs.push(create(ValueInfoProtoSchema, { name: o }));
+      for (const o of [xx, sum, count, max]) if (o && !outputs.some((v) => v.name === o)) outputs.push(create(ValueInfoProtoSchema, { name: o }));
       linear.set(key, { activation, view, layers: [layer.id], xx, sum, count, max, rows: 0 });
       return;
     }
@@ -174,28 +176,35 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
   const augmented: Model = { ...model, proto: { ...model.proto, graph: { ...graph, node: nodes, initializer: initializers, output: outputs } } };
   const result = new Map<string, LayerInputStats>();
   if (targets.length === 0) return result;
-  const session = await Session.open(augmented, { name: model.file, threads: opts.threads ?? 1, optimization: 'basic' });
-  const fetches = [...[...linear.values()].flatMap((t) => (t.xx ? [t.xx, t.sum, t.count, t.max] : [t.sum, t.count, t.max])), ...[...convMeans.values()].flatMap((c) => [c.sum, c.shape]), ...fetchConv];
+  // The JS model's weights go to a temp file while onnxruntime holds them (the model is not read meanwhile).
+  const spilled = await openSpilledSession(augmented, { name: model.file, threads: opts.threads ?? 1, optimization: 'basic', config: { 'session.disable_prepacking': '1' } });
+  const session = spilled.session;
+  const engine = [...linear.values()].some((t) => t.xx) ? await openMatMulSession({ threads: opts.threads ?? 1 }) : undefined;
+  const fetches = [...new Set([...[...linear.values()].flatMap((t) => (t.xx ? [t.xx, t.sum, t.count, t.max] : [t.sum, t.count, t.max])), ...[...convMeans.values()].flatMap((c) => [c.sum, c.shape]), ...fetchConv])];
+  const buffers = new Map<LinearTarget, RowBuffer>();
   let batchesSeen = 0;
   try {
     for await (const feeds of batches) {
       batchesSeen++;
       const out = await session.run(feeds, fetches);
       for (const t of linear.values()) {
-        const xx = t.xx ? toFloat32(out[t.xx]) : new Float32Array(0);
         const sum = toFloat32(out[t.sum]);
         const mx = toFloat32(out[t.max]);
         const shape = out[t.count].data as BigInt64Array;
-        t.rows += Number(t.view.transA ? shape[1] : shape[0]);
-        if (!t.acc) {
-          t.acc = new Float32Array(xx.length);
+        const m = Number(t.view.transA ? shape[1] : shape[0]);
+        t.rows += m;
+        if (!t.accSum) {
           t.accSum = new Float64Array(sum.length);
           t.accMax = new Float32Array(mx.length);
         }
         for (let i = 0; i < mx.length; i++) if (mx[i] > t.accMax![i] || Number.isNaN(mx[i])) t.accMax![i] = mx[i];
-        const acc = t.acc;
-        for (let i = 0; i < xx.length; i++) acc[i] += xx[i];
         for (let i = 0; i < sum.length; i++) t.accSum![i] += sum[i];
+        if (t.xx && engine) {
+          let b = buffers.get(t);
+          if (!b) buffers.set(t, (b = new RowBuffer(t.view.dim, opts.rowBufferBytes)));
+          t.acc ??= new Float32Array(t.view.dim * t.view.dim);
+          await b.add(toFloat32(out[t.xx]), m, t.view.transA, t.acc, engine.matmul);
+        }
       }
       for (const c of conv.values()) c.stats.update(out[c.activation]);
       for (const c of convMeans.values()) {
@@ -206,13 +215,15 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
         for (let i = 0; i < sum.length; i++) c.acc[i] += sum[i];
       }
     }
+    for (const [t, b] of buffers) await b.flush(t.acc!, engine!.matmul);
   } finally {
-    await session.release();
+    await spilled.release();
+    await engine?.release();
   }
   if (batchesSeen === 0) throw new InputError('E_DATA_EMPTY', 'layer statistics need at least one calibration sample, got none', { file: model.file });
   for (const t of linear.values()) {
     const rows = Math.max(1, t.rows);
-    const second = t.acc!;
+    const second = t.acc ?? new Float32Array(0);
     for (let i = 0; i < second.length; i++) second[i] /= rows;
     const mean = t.accSum!.map((v) => v / rows);
     const s: LayerInputStats = { view: t.view, activation: t.activation, rows: t.rows, second: t.xx ? [second] : [], mean: [mean], maxAbs: t.accMax };
@@ -233,6 +244,52 @@ export async function collectLayerInputStats(model: Model, batches: AsyncIterabl
     for (const id of c.layers) result.set(id, s);
   }
   return result;
+}
+
+
+/** Rows of one layer input, gathered as Xᵀ [K, R] and added into acc += XᵀX by the engine when full. */
+class RowBuffer {
+  private readonly cap: number;
+  private readonly xt: Float32Array;
+  private n = 0;
+  private a?: Float32Array;
+  private b?: Float32Array;
+  constructor(
+    private readonly k: number,
+    bufferBytes = 8 * 1024 * 1024,
+  ) {
+    this.cap = Math.max(64, Math.floor(bufferBytes / (4 * k)));
+    this.xt = new Float32Array(k * this.cap);
+  }
+  /** Add m rows: data is [m, K] row-major, or [K, m] when `transposed`. */
+  async add(data: Float32Array, m: number, transposed: boolean, acc: Float32Array, engine: (a: Float32Array, b: Float32Array, m: number, k: number, n: number) => Promise<Float32Array>): Promise<void> {
+    const { k, cap, xt } = this;
+    for (let r0 = 0; r0 < m; ) {
+      const take = Math.min(m - r0, cap - this.n);
+      for (let j = 0; j < k; j++) {
+        const dst = j * cap + this.n;
+        if (transposed) xt.set(data.subarray(j * m + r0, j * m + r0 + take), dst);
+        else for (let r = 0; r < take; r++) xt[dst + r] = data[(r0 + r) * k + j];
+      }
+      this.n += take;
+      r0 += take;
+      if (this.n === cap) await this.flush(acc, engine);
+    }
+  }
+  async flush(acc: Float32Array, engine: (a: Float32Array, b: Float32Array, m: number, k: number, n: number) => Promise<Float32Array>): Promise<void> {
+    const { k, cap, n } = this;
+    if (n === 0) return;
+    // A = Xᵀ [K, n] (the first n columns of each row), B = X [n, K]; both buffers reused across flushes.
+    this.a ??= new Float32Array(k * cap);
+    this.b ??= new Float32Array(cap * k);
+    const a = this.a.subarray(0, k * n);
+    const b = this.b.subarray(0, n * k);
+    for (let j = 0; j < k; j++) a.set(this.xt.subarray(j * cap, j * cap + n), j * n);
+    for (let j = 0; j < k; j++) for (let r = 0; r < n; r++) b[r * k + j] = a[j * n + r];
+    const c = await engine(a, b, k, n, k);
+    for (let i = 0; i < c.length; i++) acc[i] += c[i];
+    this.n = 0;
+  }
 }
 
 /** H = 2·E[x xᵀ] per group as float64 (what gptq() takes). */
@@ -271,51 +328,102 @@ export interface GptqProgress {
   total: number;
 }
 
-const requestKey = (req: Pick<GptqRequest, 'layer' | 'dims' | 'spec'>) => `${req.layer}\u0000${req.dims.join('x')}\u0000${JSON.stringify(req.spec)}`;
+/** Layer, layout, spec and a fingerprint of the weight values (a later rescaling of the weight must not reuse a result). */
+const requestKey = (req: Pick<GptqRequest, 'layer' | 'dims' | 'spec' | 'w'>) => `${req.layer}\u0000${req.dims.join('x')}\u0000${JSON.stringify(req.spec)}\u0000${fingerprint(req.w)}`;
+
+function fingerprint(w: Float32Array): string {
+  const bits = new Uint32Array(w.buffer, w.byteOffset, w.length);
+  let h = 0x811c9dc5;
+  const step = Math.max(1, Math.floor(w.length / 4096));
+  for (let i = 0; i < w.length; i += step) h = Math.imul(h ^ bits[i], 0x01000193) >>> 0;
+  return `${w.length}:${h.toString(16)}`;
+}
+
+/** A placed GPTQ result kept until the real rewrite: integers offset into one byte when they fit. */
+interface StoredOutcome {
+  q: Uint8Array | Int16Array;
+  qOffset: number;
+  quantized: Omit<QuantizedWeight, 'q'>;
+  record: GptqOutcome['record'];
+}
 
 /**
  * GPTQ for the layers of a rewrite, in two steps because the rewriter is synchronous and the heavy
  * products run asynchronously in onnxruntime: `dryRun(layer, hook)` must run the rewriter for that one
  * layer (e.g. applyPlan with includeNodes [layer]) so `hook` sees the weight exactly as the emitter
- * quantizes it; GPTQ then runs on it (parallel mode: every H is from the float model) and only the
- * integers are kept (2 bytes per weight). The returned hook, given to the real rewrite, places each
- * result into the emitter's layout, keeps RTN where it measures better, and records the errors. Results
- * are kept per layer and weight spec, so every later rewrite (search, sensitivity) reuses them.
+ * quantizes it; GPTQ then runs on it (every H from `stats`), the result is placed into the emitter's
+ * layout right away (keeping RTN where it measures better, see placeGptq) and only the integers (one
+ * byte each when they fit), scales and errors are kept. The returned hook, given to the real rewrite,
+ * hands them back. Results are kept per layer and weight spec, so every later rewrite (search,
+ * sensitivity) reuses them. With `releaseHessians`, a layer input's E[x xᵀ] is dropped from `stats`
+ * after the last listed layer that reads it (layers sharing an input are processed together), so the
+ * peak holds the remaining Hessians plus one layer's work.
  */
 export async function prepareGptq(
   stats: ReadonlyMap<string, LayerInputStats>,
   layers: readonly string[],
   dryRun: (layer: string, hook: (req: GptqRequest) => undefined) => void,
-  opts: GptqQuantizerOptions & { onProgress?: (p: GptqProgress) => void } = {},
+  opts: GptqQuantizerOptions & { onProgress?: (p: GptqProgress) => void; releaseHessians?: boolean } = {},
 ): Promise<GptqHook> {
-  const results = new Map<string, { res: GptqResult; deadColumns: number }>();
-  const todo = layers.filter((l) => stats.has(l));
+  const results = new Map<string, StoredOutcome>();
+  // Layers that share an input (q/k/v) next to each other, in first-seen order.
+  const listed = layers.filter((l) => stats.has(l));
+  const byStats = new Map<LayerInputStats, string[]>();
+  for (const l of listed) {
+    const s = stats.get(l)!;
+    const g = byStats.get(s);
+    if (g) g.push(l);
+    else byStats.set(s, [l]);
+  }
+  const todo = [...byStats.values()].flat();
+  const remaining = new Map<LayerInputStats, number>([...byStats].map(([s, g]) => [s, g.length]));
   for (const [i, layer] of todo.entries()) {
     opts.onProgress?.({ layer, done: i, total: todo.length });
-    const captured: { key: string; c: CanonicalWeight }[] = [];
+    const captured: { key: string; c: CanonicalWeight; rtn: QuantizedWeight }[] = [];
     dryRun(layer, (req) => {
       if (req.layer !== layer) return undefined;
       const key = requestKey(req);
       if (results.has(key) || captured.some((c) => c.key === key)) return undefined;
       const c = canonicalWeight(req.w, req.dims, req.spec);
-      if (c) captured.push({ key, c });
+      if (c) captured.push({ key, c, rtn: req.rtn });
       return undefined;
     });
     const s = stats.get(layer)!;
-    for (const { key, c } of captured) {
-      if (c.problem.rows % s.second.length !== 0 || s.view.dim !== c.problem.cols) continue;
-      const res = await gptq({ ...c.problem, hessians: hessiansOf(s) }, opts);
-      results.set(key, { res, deadColumns: res.deadColumns });
+    for (const { key, c, rtn } of captured) {
+      if (s.second.length === 0 || c.problem.rows % s.second.length !== 0 || s.view.dim !== c.problem.cols) continue;
+      // H = 2·E[x xᵀ]; GPTQ's result does not depend on H's scale, so E[x xᵀ] goes in as it is (no copy).
+      const res = await gptq({ ...c.problem, hessians: s.second }, opts);
+      const placed = placeGptq(c, res, rtn, s.second, opts.errorRows ?? 64);
+      const { q, ...rest } = placed.quantized;
+      const span = rtn.range.qmax - rtn.range.qmin;
+      const stored = span <= 255 ? Uint8Array.from(q, (v) => v - rtn.range.qmin) : Int16Array.from(q);
+      results.set(key, {
+        q: stored,
+        qOffset: span <= 255 ? rtn.range.qmin : 0,
+        quantized: rest,
+        record: { algorithm: 'gptq', reconstructionError: { rtn: 2 * placed.errorRtn, after: 2 * placed.errorGptq } },
+      });
     }
+    const left = remaining.get(s)! - 1;
+    remaining.set(s, left);
+    if (left === 0 && opts.releaseHessians) s.second.length = 0;
   }
   opts.onProgress?.({ layer: '', done: todo.length, total: todo.length });
   return (req) => {
     const found = results.get(requestKey(req));
-    const s = stats.get(req.layer);
-    if (!found || !s) return undefined;
-    const c = canonicalWeight(req.w, req.dims, req.spec);
-    if (!c) return undefined;
-    const placed = placeGptq(c, found.res, req.rtn, hessiansOf(s), opts.errorRows ?? 64);
-    return { quantized: placed.quantized, record: { algorithm: 'gptq', reconstructionError: { rtn: placed.errorRtn, after: placed.errorGptq } } };
+    if (!found) return undefined;
+    const q = Int32Array.from(found.q, (v) => v + found.qOffset);
+    return { quantized: { ...found.quantized, q }, record: found.record };
+  };
+}
+
+/** One hook from several (grouped statistics passes): the first that has a result for the request. */
+export function mergeGptqHooks(hooks: readonly GptqHook[]): GptqHook {
+  return (req) => {
+    for (const h of hooks) {
+      const r = h(req);
+      if (r) return r;
+    }
+    return undefined;
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildGptModel } from '../../src/fixtures/index.js';
-import type { Model } from '../../src/onnx/index.js';
+import { makeGraph, makeModel, makeNode, makeValueInfo, tensorToProto, type Model } from '../../src/onnx/index.js';
 import { scaleInputChannels, uniformPlan, applyPlan } from '../../src/rewrite/index.js';
 import { Session, type Feeds } from '../../src/runtime/index.js';
 import { awqScalings, collectLayerInputStats, prepareGptq, scaledStats } from '../../src/sensitivity/index.js';
@@ -47,6 +47,59 @@ describe('per-channel input scaling (AWQ / SmoothQuant folding)', () => {
     expect(relErr(await logits(model, feeds), await logits(r.model, feeds))).toBeLessThan(1e-5);
     // The input model is untouched.
     expect(model.proto.graph!.node.length).toBe(r.model.proto.graph!.node.length - 1);
+  });
+
+  it('is exact in float when folded into a MatMul (+ bias Add), a Gemm (transB, C) or a decomposed LayerNorm (Mul γ, Add β)', async () => {
+    const rng = new Rng(5);
+    const K = 8;
+    const t = (name: string, dims: number[]) => tensorToProto(name, makeTensor('float32', dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal())));
+    const graph = makeGraph({
+      name: 'g',
+      nodes: [
+        makeNode({ opType: 'MatMul', inputs: ['x', 'w1'], outputs: ['a1'], name: 'mm1' }),
+        makeNode({ opType: 'Add', inputs: ['a1', 'b1'], outputs: ['h1'], name: 'add1' }),
+        makeNode({ opType: 'MatMul', inputs: ['h1', 'w2'], outputs: ['y1'], name: 'mm2' }),
+        makeNode({ opType: 'Gemm', inputs: ['x', 'wg', 'cg'], outputs: ['h2'], name: 'gemm', attrs: { transB: 1 } }),
+        makeNode({ opType: 'MatMul', inputs: ['h2', 'w3'], outputs: ['y2'], name: 'mm3' }),
+        makeNode({ opType: 'Mul', inputs: ['x', 'gamma'], outputs: ['m'], name: 'lnmul' }),
+        makeNode({ opType: 'Add', inputs: ['m', 'beta'], outputs: ['h3'], name: 'lnadd' }),
+        makeNode({ opType: 'MatMul', inputs: ['h3', 'w4'], outputs: ['y3'], name: 'mm4' }),
+      ],
+      inputs: [makeValueInfo('x', 'float32', [3, K])],
+      outputs: ['y1', 'y2', 'y3'].map((n) => makeValueInfo(n, 'float32', [3, 4])),
+      initializers: [t('w1', [K, K]), t('b1', [K]), t('w2', [K, 4]), t('wg', [K, K]), t('cg', [K]), t('w3', [K, 4]), t('gamma', [K]), t('beta', [K]), t('w4', [K, 4])],
+    });
+    const model: Model = { proto: makeModel({ graph, opsets: { '': 13 } }), file: '<t>', baseDir: '.' };
+    const s = () => Float64Array.from({ length: K }, () => Math.exp(rng.normal()));
+    const r = scaleInputChannels(model, [
+      { activation: 'h1', scales: s(), layers: ['mm2'] },
+      { activation: 'h2', scales: s(), layers: ['mm3'] },
+      { activation: 'h3', scales: s(), layers: ['mm4'] },
+    ]);
+    expect(r.folds.map((f) => `${f.into}:${f.node}`)).toEqual(['matmul:mm1', 'matmul:gemm', 'decomposed-layernorm:lnadd']);
+    expect(r.model.proto.graph!.node.length).toBe(model.proto.graph!.node.length);
+    const x = { x: makeTensor('float32', [3, K], Float32Array.from({ length: 3 * K }, () => rng.normal())) };
+    const run = async (m: Model) => {
+      const ses = await Session.open(m);
+      const o = await ses.run(x);
+      await ses.release();
+      return ['y1', 'y2', 'y3'].map((n) => toFloat32(o[n]));
+    };
+    expect(relErr(await run(model), await run(r.model))).toBeLessThan(1e-5);
+    // keepWeights: a layer whose weight is fixed is not folded into (a Mul instead).
+    const kept = scaleInputChannels(model, [{ activation: 'h1', scales: s(), layers: ['mm2'] }], { keepWeights: new Set(['mm1']) });
+    expect(kept.folds[0].into).toBe('mul');
+  });
+
+  it('keeps the layers quantizable on a model read from a file (cloned nodes keep their proto2 defaults, e.g. domain)', async () => {
+    const { loadModel, GraphIndex, quantizableLayers } = await import('../../src/onnx/index.js');
+    const { FMNIST } = await import('../helpers/paths.js');
+    const m = loadModel(FMNIST.mlp);
+    const layers = quantizableLayers(new GraphIndex(m.proto.graph!, m.file));
+    const id = layers[1].id;
+    const k = layers[1].weightDims[1];
+    const r = scaleInputChannels(m, [{ activation: layers[1].node.input[0], scales: new Float64Array(k).fill(2), layers: [id] }]);
+    expect(quantizableLayers(new GraphIndex(r.model.proto.graph!, m.file)).length).toBe(layers.length);
   });
 
   it('AWQ lowers the layer errors and the INT4 logits error; AWQ+GPTQ lowers it further', async () => {
