@@ -10,3 +10,4 @@ export { scaleInputChannels, type ChannelScaling, type ChannelScalingFold } from
 export * from './fold-batchnorm.js';
 export { foldConvAffine, type FoldResult } from './fold-conv.js';
 export { MIN_QUANTIZED_WEIGHT_SHARE, quantizedWeightShare, unchangedWarning } from './unchanged.js';
+export { equalizationPairs, equalizeConvPairs, type ChannelRanges, type EqualizationPair, type EqualizationRecord } from './equalize.js';
