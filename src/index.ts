@@ -278,6 +278,7 @@ export {
 export {
   calibrate,
   calibrationTensors,
+  channelStatistics,
   makeObserver,
   rangeFromSummary,
   type CalibrateCallbacks,
@@ -289,8 +290,9 @@ export {
 /** Rewrite (stage): plan + table → quantized model. */
 export {
   applyPlan,
+  equalizationPairs,
+  equalizeConvPairs,
   EXP_UNDERFLOW,
-  foldBatchNorms,
   foldConvAffine,
   logSinkOf,
   maskFillOf,
@@ -305,7 +307,8 @@ export {
   type ChannelScaling,
   type ChannelScalingFold,
   type Edit,
-  type FoldBatchNormResult,
+  type EqualizationPair,
+  type EqualizationRecord,
   type FoldResult,
   type OpRule,
   type PrecisionRecord,

@@ -206,11 +206,17 @@ function spread(st: ChannelRanges, s: Float64Array): number {
  * tensor are those of the unscaled model divided by that pair's own scales only. The input model is
  * not changed; untouched weights are shared.
  */
-export function equalizeConvPairs(model: Model, stats: (tensor: string) => ChannelRanges | undefined, opts: { pairs?: EqualizationPair[]; force?: boolean } = {}): { model: Model; records: EqualizationRecord[] } {
+export function equalizeConvPairs(
+  model: Model,
+  stats: (tensor: string) => ChannelRanges | undefined,
+  opts: { pairs?: EqualizationPair[]; force?: boolean } = {},
+): { model: Model; records: EqualizationRecord[]; scales: Map<string, Float64Array> } {
   const index = GraphIndex.of(model);
   const pairs = opts.pairs ?? equalizationPairs(model, index);
   const records: EqualizationRecord[] = [];
-  if (pairs.length === 0) return { model, records };
+  // B's input tensor → the s it was divided by (applied pairs only).
+  const scales = new Map<string, Float64Array>();
+  if (pairs.length === 0) return { model, records, scales };
   // Current weights and biases of every node touched so far (a node can be B of one pair and A of the next).
   const weights = new Map<NodeProto, Weights>();
   const biases = new Map<NodeProto, Float32Array>();
@@ -234,6 +240,7 @@ export function equalizeConvPairs(model: Model, stats: (tensor: string) => Chann
     const applied = opts.force === true || ratio < 1;
     records.push({ first: p.first.name || p.first.output[0], second: p.second.name || p.second.output[0], between: p.between, tensor: p.tensor, spreadBefore: spread(st, new Float64Array(p.channels).fill(1)), spreadAfter: applied ? spread(st, s) : spread(st, new Float64Array(p.channels).fill(1)), noiseRatio: ratio, applied });
     if (!applied) continue;
+    scales.set(p.tensor, s);
     const wa = weightOf(p.first);
     const per = wa.data.length / wa.dims[0];
     for (let c = 0; c < p.channels; c++) for (let q = 0; q < per; q++) wa.data[c * per + q] /= s[c];
@@ -256,7 +263,7 @@ export function equalizeConvPairs(model: Model, stats: (tensor: string) => Chann
     const r = records.find((x) => x.tensor === p.tensor);
     if (r?.applied) changed.add(p.first).add(p.second);
   }
-  if (changed.size === 0) return { model, records };
+  if (changed.size === 0) return { model, records, scales };
   const graph = model.proto.graph!;
   const names = new NameAllocator(graph);
   const inits: TensorProto[] = [];
@@ -289,5 +296,33 @@ export function equalizeConvPairs(model: Model, stats: (tensor: string) => Chann
     node: nodes.filter((n) => !(n.opType === 'Constant' && n.output.length === 1 && old.has(n.output[0]))),
     initializer: [...graph.initializer.filter((t) => !old.has(t.name)), ...inits],
   };
-  return { model: { ...model, proto: { ...model.proto, graph: newGraph } }, records };
+  return { model: { ...model, proto: { ...model.proto, graph: newGraph } }, records, scales };
+}
+
+/** The statistics of x/s, per channel, from those of x (s > 0). */
+export function scaledChannelStats(st: ChannelRanges, s: ArrayLike<number>): ChannelRanges {
+  const c = st.min.length;
+  const min = new Float64Array(c);
+  const max = new Float64Array(c);
+  const sumSquares = new Float64Array(c);
+  for (let i = 0; i < c; i++) {
+    min[i] = st.min[i] / s[i];
+    max[i] = st.max[i] / s[i];
+    sumSquares[i] = st.sumSquares[i] / (s[i] * s[i]);
+  }
+  return { count: st.count, min, max, sumSquares };
+}
+
+/** Inputs of the main graph's depthwise Convs (each output channel reads one input channel; group > 1) with float constant weights. */
+export function depthwiseInputs(model: Model, index: GraphIndex = GraphIndex.of(model)): { node: NodeProto; tensor: string; rank: number }[] {
+  const out: { node: NodeProto; tensor: string; rank: number }[] = [];
+  for (const ref of index.main.topoOrder) {
+    const n = ref.node;
+    if (n.opType !== 'Conv' || !isDefault(n) || !n.input[0] || index.isConstant(n.input[0])) continue;
+    const w = n.input[1] ? index.constant(n.input[1]) : undefined;
+    const group = getIntAttr(n, 'group', 1);
+    if (!w || w.dims.length < 3 || group <= 1 || Number(w.dims[1]) !== 1) continue;
+    out.push({ node: n, tensor: n.input[0], rank: w.dims.length });
+  }
+  return out;
 }

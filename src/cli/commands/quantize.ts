@@ -35,6 +35,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--include-node <names>', field: 'includeNodes' },
   { flag: '--no-fold', field: 'foldActivations', kind: 'negate' },
   { flag: '--no-fold-batch-norm', field: 'foldBatchNorm', kind: 'negate' },
+  { flag: '--equalize <m>', field: 'equalize' },
   { flag: '--no-bench', field: 'bench', kind: 'negate' },
   { flag: '--tune-seconds <s>', field: 'tuneSeconds' },
   { flag: '--keep-slow-float', field: 'keepSlowFloat' },
