@@ -282,6 +282,7 @@ export {
 export {
   calibrate,
   calibrationTensors,
+  channelStatistics,
   makeObserver,
   rangeFromSummary,
   type CalibrateCallbacks,
@@ -293,8 +294,9 @@ export {
 /** Rewrite (stage): plan + table → quantized model. */
 export {
   applyPlan,
+  equalizationPairs,
+  equalizeConvPairs,
   EXP_UNDERFLOW,
-  foldBatchNorms,
   foldConvAffine,
   logSinkOf,
   maskFillOf,
@@ -309,7 +311,8 @@ export {
   type ChannelScaling,
   type ChannelScalingFold,
   type Edit,
-  type FoldBatchNormResult,
+  type EqualizationPair,
+  type EqualizationRecord,
   type FoldResult,
   type OpRule,
   type PrecisionRecord,

@@ -19,3 +19,4 @@ export {
   type RangeSettings,
   type RangeRule,
 } from './observers/index.js';
+export { channelStatistics, channelAbsMax, withChannelReductions, type ChannelStats, type ChannelTensor } from './channel-stats.js';

@@ -54,7 +54,11 @@ export const QuantizeOptionsSchema = z.object({
   includeNodes: z.array(z.string()).default([]).describe('quantize only these nodes (names or layer ids)'),
   integerElementwise: z.boolean().default(false).describe('static INT8: also run hard-swish and squeeze-excitation gates as integer ops (QLinearAdd/QLinearMul on scalar adds/muls and products of quantized tensors); faster on MobileNet-style models, one more requantization per op'),
   foldActivations: z.boolean().default(true).describe('let Relu/Clip be absorbed by the quantized output range'),
-  foldBatchNorm: z.boolean().default(true).describe('fold BatchNormalization into the Conv before it (as onnxruntime does to the float model), so no BN runs float between quantized convs'),
+  foldBatchNorm: z.boolean().default(true).describe('fold BatchNormalization, and Mul/Add by per-channel constants, into the Conv before them (as onnxruntime does to the float model), so no float op runs between quantized convs'),
+  equalize: z
+    .enum(['auto', 'on', 'off'])
+    .default('auto')
+    .describe('static INT8 with --data: cross-layer equalisation of Conv → (Relu/LeakyRelu/PRelu/pool) → Conv pairs from per-channel activation statistics (exact in float); auto rescales a pair when its predicted output rounding noise drops'),
   bench: z.boolean().default(true).describe('time float vs the quantized model briefly (interleaved), keep the faster format candidate, and warn when the result is slower than float'),
   keepSlowFloat: z.boolean().default(false).describe('when the static INT8 model measures slower than float, also try keeping float the layers onnxruntime\'s profiler times slower quantized than float, and write that if it measures faster (bigger file)'),
   compareDynamic: z

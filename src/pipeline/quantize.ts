@@ -25,7 +25,8 @@ import { GateError, OrtError, QtoolError, UsageError } from '../errors.js';
 import { latencyCacheDir } from '../bench/index.js';
 import { checkOutputPaths, sha256 } from '../files.js';
 import { modelFiles, saveModel, saveTargets, type Model } from '../onnx/index.js';
-import { applyPlan, foldBatchNorms, unchangedWarning, uniformPlan, type ApplyPlanOptions } from '../rewrite/index.js';
+import { applyPlan, depthwiseInputs, equalizationPairs, equalizeConvPairs, foldConvAffine, scaledChannelStats, unchangedWarning, uniformPlan, type ApplyPlanOptions, type ChannelRanges, type EqualizationRecord } from '../rewrite/index.js';
+import { channelStatistics } from '../calibrate/index.js';
 import { prepareRecovery } from './recovery.js';
 import { RANDOM_DATA_WARNING } from '../data/index.js';
 import { loadData } from './load-data.js';
@@ -75,10 +76,11 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   const progress = callbacks.onProgress ?? (() => {});
   if (opts.data && opts.calib) throw new UsageError('E_OPTION_CONFLICT', '--data and --calib are alternatives: give one');
   const ctx = modelContext(source, readOptionsOf(opts), { maxTensorBytes: opts.maxTensorBytes });
-  // `model` is what is calibrated and rewritten (BatchNormalization folded into its Conv); ctx.model,
-  // the input as given, stays the float reference of the fidelity and latency checks.
-  const folded = opts.foldBatchNorm ? foldBatchNorms(ctx.model) : undefined;
-  const model = folded?.model ?? ctx.model;
+  // `model` is what is calibrated and rewritten (BatchNormalization, Mul/Add by constants folded into
+  // the Conv before them; in static mode with --data, Conv pairs equalised); ctx.model, the input as
+  // given, stays the float reference of the fidelity and latency checks.
+  const folded = opts.foldBatchNorm ? foldConvAffine(ctx.model) : undefined;
+  let model = folded?.model ?? ctx.model;
   const plan = opts.plan ? readDocument(opts.plan, PlanSchema) : uniformPlan({ bits: opts.bits, mode: resolveMode(opts), blockSize: opts.blockSize, groupSize: opts.groupSize, symmetric: opts.symmetric, weightClip: opts.weightClip });
   if (plan.mode === 'static' && !opts.data && !opts.calib) {
     throw new UsageError('E_OPTION_CONFLICT', 'static quantization needs calibration data: give --data or --calib, or use --mode dynamic');
@@ -99,7 +101,38 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     warnings.push(w);
     callbacks.onWarning?.(w);
   }
+  // Cross-layer equalisation and the depthwise inputs' per-channel check, from per-channel statistics
+  // of the calibration samples (one in-graph reduction pass over the few tensors involved).
+  let equalized: EqualizationRecord[] = [];
+  let channelStats: Map<string, ChannelRanges> | undefined;
+  const equalizeNotes: string[] = [];
+  if (plan.mode === 'static' && opts.data) {
+    const pairs = opts.equalize === 'off' ? [] : equalizationPairs(model);
+    const depthwise = depthwiseInputs(model);
+    const wanted = [...new Map([...pairs.map((p) => [p.tensor, p.rank] as const), ...depthwise.map((d) => [d.tensor, d.rank] as const)]).entries()].map(([name, rank]) => ({ name, rank }));
+    if (wanted.length > 0) {
+      progress({ stage: 'calibrate' });
+      const dataset = await ctx.dataset(opts.data, { maxSamples: opts.samples });
+      const measured = await channelStatistics(model, dataset, wanted, { batchSize: opts.batchSize, maxSamples: opts.samples });
+      const eq = equalizeConvPairs(model, (t) => measured.get(t), { pairs, force: opts.equalize === 'on' });
+      equalized = eq.records;
+      model = eq.model;
+      channelStats = new Map();
+      for (const d of depthwise) {
+        const st = measured.get(d.tensor);
+        const rec = eq.scales.get(d.tensor);
+        if (st) channelStats.set(d.tensor, rec ? scaledChannelStats(st, rec) : st);
+      }
+      const applied = equalized.filter((r) => r.applied);
+      if (equalized.length > 0) {
+        equalizeNotes.push(
+          `cross-layer equalisation: ${applied.length} of ${equalized.length} Conv pair(s) rescaled (exact in float)${applied.length ? `: ${applied.map((r) => `${r.first} → ${r.second} (channel range spread ${r.spreadBefore.toPrecision(3)}× → ${r.spreadAfter.toPrecision(3)}×, predicted rounding noise ×${r.noiseRatio.toPrecision(2)})`).join(', ')}` : ''}${equalized.length > applied.length ? `; ${equalized.length - applied.length} left as they were (no predicted gain)` : ''}`,
+        );
+      }
+    }
+  }
   let rewriteOpts: ApplyPlanOptions = {
+    ...(channelStats ? { channelStats: (t: string) => channelStats!.get(t) } : {}),
     minTensorSqnrDb: opts.minTensorSqnrDb,
     activationType: opts.activationType,
     int4Format: opts.int4Format,
@@ -113,7 +146,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
   if (opts.maxDrop === undefined && (opts.eval || opts.evalLabels || opts.metric)) {
     throw new UsageError('E_FLAG', `${opts.eval ? '--eval' : opts.evalLabels ? '--eval-labels' : '--metric'}: expected --max-drop (the budget it measures), got none`);
   }
-  const work = folded && folded.folded.length > 0 ? modelContext(model) : ctx;
+  const work = model !== ctx.model ? modelContext(model) : ctx;
   const budget = opts.maxDrop !== undefined ? await prepareBudget(work, opts, plan) : undefined;
   const calibSamples = budget?.calibSamples ?? opts.samples;
   let table: CalibrationTable | undefined;
@@ -193,7 +226,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
         seconds: opts.tuneSeconds,
         cacheDir: opts.latencyCache ? latencyCacheDir() : undefined,
         modelSha256: ctx.sha256,
-        variantKey: { rewriteOpts, foldBatchNorm: opts.foldBatchNorm, table: table ? sha256(JSON.stringify(table.tensors)) : null },
+        variantKey: { rewriteOpts, foldBatchNorm: opts.foldBatchNorm, equalized: equalized.filter((r) => r.applied).map((r) => r.tensor), table: table ? sha256(JSON.stringify(table.tensors)) : null },
       });
     } catch (err) {
       // The check must not fail the run: a model the latency feeds cannot drive (random inputs of a
@@ -277,7 +310,8 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
     layers: rewritten.summary.layers,
     notes: [
       ...latencyWarnings.map((w) => `WARNING: ${w}`),
-      ...(folded && folded.folded.length > 0 ? [`folded ${folded.folded.length} BatchNormalization node(s) into the Conv before them (--no-fold-batch-norm keeps them)`] : []),
+      ...(folded && folded.folded.length > 0 ? [`folded ${folded.folded.reduce((a, f) => a + f.ops.length, 0)} BatchNormalization/Mul/Add node(s) into the Conv before them (--no-fold-batch-norm keeps them)`] : []),
+      ...equalizeNotes,
       ...recoveryNotes,
       ...rewritten.summary.notes,
     ],

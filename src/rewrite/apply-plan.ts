@@ -11,6 +11,7 @@ import { opsetRaiseBlockers } from './opset.js';
 import { resolveLayerPlan, type Selection } from './plan.js';
 import type { WeightQuantizer } from './weight-quantizer.js';
 import { foldConvAffine, type FoldResult } from './fold-conv.js';
+import type { ChannelRanges } from './equalize.js';
 import { logSinkOf, maskFillOf } from './precision.js';
 import { usefulInterval } from './useful-range.js';
 import { DEFAULT_MIN_TENSOR_SQNR_DB, dequantizeWeight, expectedSqnrDb, weightSqnrDb, type SqnrStats } from '../quant/index.js';
@@ -66,6 +67,13 @@ export interface ApplyPlanOptions extends Selection {
    * for 4-bit weights). −Infinity disables the check.
    */
   minTensorSqnrDb?: number;
+  /**
+   * Per-channel statistics (axis 1) of the inputs of depthwise convolutions (each output channel reads
+   * one input channel, so a channel's error is not averaged with the others'): an input whose median
+   * per-channel SQNR on its one per-tensor 8-bit grid is below the floor stays float, like a tensor
+   * below the floor in `minTensorSqnrDb`. Measured by the pipeline (calibrate/channelStatistics).
+   */
+  channelStats?: (tensor: string) => ChannelRanges | undefined;
 }
 
 /** The caller's GraphIndex of `model` (checked to be of this graph), or a new one. */
@@ -149,6 +157,8 @@ export function applyPlan(input: Model, plan: Plan, table: CalibrationTable | un
       }
     }
     if (r.ok) r = measuredPrecision(index, scope, tensor, table!.tensors[tensor], r, useful, activationType, floorDb, lowPrecision);
+    const cs = r.ok && scope === index.main ? opts.channelStats?.(tensor) : undefined;
+    if (r.ok && cs) r = channelPrecision(tensor, cs, r, activationType, floorDb, lowPrecision);
     memo.set(tensor, r);
     return r;
   };
@@ -358,6 +368,33 @@ function measuredPrecision(
   out.set(tensor, { tensor, kind: 'activation', sqnrDb: db, floorDb, domain, action: 'kept float (its consumers read the float tensor)' });
   const where = domain === 'log' ? ' in the log domain (it reaches a Log)' : '';
   return { ok: false, reason: `expected SQNR ${db.toFixed(1)} dB at 8 bits${where} is below the ${floorDb} dB floor`, keepFloat: true };
+}
+
+/**
+ * The median per-channel SQNR of a tensor on its one 8-bit grid over `r.range` (noise step²/12 against
+ * each channel's E[x²], clipping ignored): below the floor, kept float and recorded. Only asked for
+ * depthwise inputs, where each output channel sees one input channel's error alone.
+ */
+export function medianChannelSqnrDb(cs: ChannelRanges, range: readonly [number, number], type: 'uint8' | 'int8'): number {
+  const [lo, hi] = range;
+  const step = type === 'int8' ? (2 * Math.max(Math.abs(lo), Math.abs(hi))) / 255 : (Math.max(hi, 0) - Math.min(lo, 0)) / 255;
+  const noise = (step * step) / 12;
+  const db: number[] = [];
+  for (let c = 0; c < cs.min.length; c++) {
+    const e = cs.sumSquares[c] / Math.max(1, cs.count);
+    if (e > 0) db.push(noise > 0 ? 10 * Math.log10(e / noise) : Infinity);
+  }
+  if (db.length === 0) return Infinity;
+  db.sort((a, b) => a - b);
+  return db[Math.floor(db.length / 2)];
+}
+
+function channelPrecision(tensor: string, cs: ChannelRanges, r: Extract<RangeLookup, { ok: true }>, type: 'uint8' | 'int8', floorDb: number, out: Map<string, PrecisionRecord>): RangeLookup {
+  if (!(floorDb > -Infinity)) return r;
+  const db = medianChannelSqnrDb(cs, r.range, type);
+  if (!(db < floorDb)) return r;
+  out.set(tensor, { tensor, kind: 'activation', sqnrDb: db, floorDb, domain: 'linear', action: 'kept float (a depthwise conv input: its median channel measures below the floor on one per-tensor 8-bit scale)' });
+  return { ok: false, reason: `median per-channel SQNR ${db.toFixed(1)} dB at 8 bits (a depthwise conv input: channels are not mixed) is below the ${floorDb} dB floor`, keepFloat: true };
 }
 
 /**

@@ -6,9 +6,14 @@
  * conv's output, running a float scale/shift on it and quantizing again for the next layer rounds the
  * signal twice and leaves a float island between Q/DQ. onnxruntime's quantizer gets the same effect
  * from its pre-processing (ConvBNFusion, ConvMulFusion, ConvAddFusion). The input model is not changed.
+ *
+ * This is qtool's one conv-folding pass: the quantize door runs it on the input (every mode;
+ * `--no-fold-batch-norm` turns it off) and applyPlan runs it in static mode for API callers
+ * (`foldConvAffine: false` turns it off), where a model already folded comes back unchanged.
+ * A BatchNormalization folds only in inference mode (one output, spatial, no training_mode).
  */
 import { clone } from '@bufbuild/protobuf';
-import { floatTensorProto, getFloatAttr, getIntAttr, GraphIndex, makeNode, NodeProtoSchema, tensorFromProto, walkGraphs, type GraphScope, type Model, type NodeProto, type TensorProto } from '../onnx/index.js';
+import { floatTensorProto, getAttr, getFloatAttr, getIntAttr, GraphIndex, makeNode, opsetVersion, NodeProtoSchema, tensorFromProto, walkGraphs, type GraphScope, type Model, type NodeProto, type TensorProto } from '../onnx/index.js';
 import { toFloat32 } from '../tensor/index.js';
 
 export interface FoldResult {
@@ -55,6 +60,8 @@ export function foldConvAffine(model: Model, index: GraphIndex = new GraphIndex(
     return { data, dims: t.dims.map(Number) };
   };
   let counter = 0;
+  // BatchNormalization before opset 9 has a `spatial` attribute; only spatial (per-channel) BN folds.
+  const opset = opsetVersion(model.proto) ?? 1;
   for (const ref of [...index.allNodes()]) {
     const conv = ref.node;
     if (ref.graph !== scope || conv.opType !== 'Conv' || !isDefault(conv)) continue;
@@ -75,7 +82,7 @@ export function foldConvAffine(model: Model, index: GraphIndex = new GraphIndex(
       if (!isDefault(n) || drop.has(n) || n.output.length < 1) break;
       let scale: Float32Array | undefined;
       let shift: Float32Array | undefined;
-      if (n.opType === 'BatchNormalization' && n.input[0] === out && n.output.length === 1 && getIntAttr(n, 'training_mode', 0) === 0) {
+      if (n.opType === 'BatchNormalization' && n.input[0] === out && n.output.length === 1 && getIntAttr(n, 'training_mode', 0) === 0 && !(opset < 9 && getAttr(n, 'spatial') && getIntAttr(n, 'spatial', 1) !== 1)) {
         const [s, b, mean, v] = [1, 2, 3, 4].map((i) => constant(n.input[i]));
         if (!s || !b || !mean || !v || ![s, b, mean, v].every((t) => t.data.length === cout)) break;
         const eps = getFloatAttr(n, 'epsilon', 1e-5);
@@ -159,10 +166,15 @@ export function foldConvAffine(model: Model, index: GraphIndex = new GraphIndex(
   }
   for (const o of src.output) used.add(o.name);
   const dead = (name: string) => candidates.has(name) && !used.has(name);
+  // Value infos of the tensors that no longer exist (a folded conv's old output, the folded ops' inner outputs).
+  const gone = new Set<string>();
+  for (const n of drop) for (const i of n.input) gone.add(i);
+  for (const n of kept) for (const o of n.output) gone.delete(o);
   const graph = {
     ...src,
     node: kept.filter((n) => !(n.opType === 'Constant' && n.output.length === 1 && dead(n.output[0]))),
     initializer: [...src.initializer.filter((t) => !dead(t.name)), ...newInits],
+    valueInfo: src.valueInfo.filter((v) => !gone.has(v.name)),
   };
   const out = foldConvInputs({ proto: { ...model.proto, graph }, file: model.file, baseDir: model.baseDir });
   return { model: out.model, folded: [...folded, ...out.folded] };

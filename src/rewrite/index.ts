@@ -7,6 +7,6 @@ export type { Edit, OpRule, RuleContext, WeightSpec, ResolvedLayerPlan } from '.
 export { rangesNeeded } from './ranges-needed.js';
 export type { WeightQuantizer, WeightQuantizerRequest, WeightQuantizerResult, LayerAlgorithm } from './weight-quantizer.js';
 export { scaleInputChannels, type ChannelScaling, type ChannelScalingFold } from './channel-scales.js';
-export * from './fold-batchnorm.js';
 export { foldConvAffine, type FoldResult } from './fold-conv.js';
 export { MIN_QUANTIZED_WEIGHT_SHARE, quantizedWeightShare, unchangedWarning } from './unchanged.js';
+export { depthwiseInputs, equalizationPairs, equalizeConvPairs, scaledChannelStats, type ChannelRanges, type EqualizationPair, type EqualizationRecord } from './equalize.js';

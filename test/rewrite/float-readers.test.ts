@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel, walkGraphs } from '../../src/onnx/index.js';
-import { applyPlan, foldBatchNorms, uniformPlan } from '../../src/rewrite/index.js';
+import { applyPlan, foldConvAffine, uniformPlan } from '../../src/rewrite/index.js';
 import { Session } from '../../src/runtime/index.js';
 import { makeTensor, Rng } from '../../src/tensor/index.js';
 import { REAL_MODELS } from '../helpers/paths.js';
@@ -11,7 +11,7 @@ import { minmaxTable } from './helpers.js';
 
 describe('layers kept float next to quantized ones (opset 10, PaddleOCR cls)', () => {
   test('read the float original, not a DequantizeLinear: the model loads and onnxruntime keeps them float', async () => {
-    const model = foldBatchNorms(loadModel(REAL_MODELS.paddleCls)).model;
+    const model = foldConvAffine(loadModel(REAL_MODELS.paddleCls)).model;
     const x = makeTensor('float32', [2, 3, 48, 192], new Rng(1).fillUniform(new Float32Array(2 * 3 * 48 * 192), -1, 1));
     const table = await minmaxTable(model, [{ x }]);
     // Conv.7 reads a folded Relu's output (needs the refolded copy); Conv.13 a plain one.

@@ -37,6 +37,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--no-fold', field: 'foldActivations', kind: 'negate' },
   { flag: '--integer-elementwise', field: 'integerElementwise' },
   { flag: '--no-fold-batch-norm', field: 'foldBatchNorm', kind: 'negate' },
+  { flag: '--equalize <m>', field: 'equalize' },
   { flag: '--no-bench', field: 'bench', kind: 'negate' },
   { flag: '--compare-dynamic', field: 'compareDynamic' },
   { flag: '--tune-seconds <s>', field: 'tuneSeconds' },

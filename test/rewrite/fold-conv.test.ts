@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { describe, expect, test } from 'vitest';
 import { loadModel, ValueInfoProtoSchema, type Model } from '../../src/onnx/index.js';
-import { foldBatchNorms } from '../../src/rewrite/index.js';
+import { foldConvAffine } from '../../src/rewrite/index.js';
 import { Session } from '../../src/runtime/index.js';
 import { makeTensor, Rng } from '../../src/tensor/index.js';
 import { REAL_MODELS } from '../helpers/paths.js';
@@ -23,13 +23,13 @@ async function outputs(m: Model, x: Float32Array): Promise<Float32Array> {
   }
 }
 
-describe('foldBatchNorms', () => {
+describe('foldConvAffine (the one conv-folding pass: BatchNormalization, Mul/Add by constants)', () => {
   const cls = loadModel(REAL_MODELS.paddleCls);
   const x = new Rng(3).fillUniform(new Float32Array(2 * 3 * 48 * 192), -1, 1);
 
   test('PaddleOCR cls: all 35 Conv → BatchNormalization pairs fold; outputs unchanged; BN parameters dropped', async () => {
     const before = ops(cls);
-    const r = foldBatchNorms(cls);
+    const r = foldConvAffine(cls);
     expect(r.folded).toHaveLength(35);
     const after = ops(r.model);
     expect(after.BatchNormalization ?? 0).toBe(0);
@@ -50,13 +50,13 @@ describe('foldBatchNorms', () => {
     const first = cls.proto.graph!.node.find((n) => n.opType === 'Conv')!;
     const g = cls.proto.graph!;
     const m: Model = { ...cls, proto: { ...cls.proto, graph: { ...g, output: [...g.output, create(ValueInfoProtoSchema, { name: first.output[0] })] } } };
-    const r = foldBatchNorms(m);
+    const r = foldConvAffine(m);
     expect(r.folded).toHaveLength(34);
     expect(ops(r.model).BatchNormalization).toBe(1);
   });
 
   test('a model without BatchNormalization comes back as the same object', () => {
-    const r = foldBatchNorms(foldBatchNorms(cls).model);
+    const r = foldConvAffine(foldConvAffine(cls).model);
     expect(r.folded).toHaveLength(0);
   });
 });
