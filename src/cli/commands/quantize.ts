@@ -30,7 +30,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--dampening <x>', field: 'dampening' },
   { flag: '--bias-correction <m>', field: 'biasCorrection' },
   { flag: '--outlier-threshold <t>', field: 'outlierThreshold' },
-  { flag: '--smooth <alpha|auto|off>', field: 'smooth', kind: 'string' },
+  { flag: '--smooth <x|auto|off>', field: 'smooth', kind: 'string' },
   { flag: '--exclude-op <types>', field: 'excludeOps' },
   { flag: '--exclude-node <names>', field: 'excludeNodes' },
   { flag: '--include-node <names>', field: 'includeNodes' },
