@@ -44,11 +44,9 @@ export const QuantizeOptionsSchema = z.object({
     .optional()
     .describe('dynamic INT8: input channels whose calibrated max |x| exceeds this run in a float side MatMul (LLM.int8() split; off by default)'),
   smooth: z
-    .number()
-    .min(0)
-    .max(1)
+    .union([z.number().min(0).max(1), z.enum(['auto', 'off'])])
     .optional()
-    .describe('dynamic INT8: SmoothQuant α (0–1, e.g. 0.5): input-channel scales max|x|^α / max|w|^(1−α) from --data, folded into the preceding LayerNorm γ/β, decomposed LayerNorm or MatMul/Gemm output channels, else a Mul (off by default)'),
+    .describe("dynamic INT8: SmoothQuant α (0–1, e.g. 0.5), 'auto' or 'off': input-channel scales max|x|^α / max|w|^(1−α) from --data, folded into the preceding LayerNorm γ/β, decomposed LayerNorm or MatMul/Gemm output channels, else a Mul; auto (α 0.5) keeps it when the INT8 output MSE on the calibration data is lower (off by default)"),
   excludeOps: z.array(z.string()).default([]).describe('op types to keep float'),
   excludeNodes: z.array(z.string()).default([]).describe('node names (or layer ids) to keep float'),
   includeNodes: z.array(z.string()).default([]).describe('quantize only these nodes (names or layer ids)'),

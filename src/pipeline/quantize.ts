@@ -173,7 +173,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
 
   // Accuracy recovery beyond round-to-nearest: GPTQ / AWQ, static bias correction, INT4 symmetry, outlier split.
   if (opts.algorithm !== 'rtn' && !opts.data) throw new UsageError('E_OPTION_CONFLICT', `--algorithm ${opts.algorithm} needs calibration data (the layer-input statistics): give --data`);
-  if (opts.smooth !== undefined && !opts.data) throw new UsageError('E_OPTION_CONFLICT', '--smooth needs calibration data (per-channel |x| maxima): give --data');
+  if (opts.smooth !== undefined && opts.smooth !== 'off' && !opts.data) throw new UsageError('E_OPTION_CONFLICT', '--smooth needs calibration data (per-channel |x| maxima): give --data');
   if (opts.outlierThreshold !== undefined && !opts.data) throw new UsageError('E_OPTION_CONFLICT', '--outlier-threshold needs calibration data (per-channel |x| maxima): give --data');
   let qModel = model;
   let qPlan = plan;
@@ -189,7 +189,7 @@ export async function quantize(source: string | Model, input: QuantizeOptions = 
       { algorithm: opts.algorithm, actOrder: opts.actOrder, dampRel: opts.dampening, biasCorrection: opts.biasCorrection, outlierThreshold: opts.outlierThreshold, smooth: opts.smooth },
       (p) => progress({ stage: p.stage, done: p.done, total: p.total }),
     );
-    if (rec.model !== model && budget) throw new UsageError('E_OPTION_CONFLICT', `${opts.smooth !== undefined ? '--smooth' : `--algorithm ${opts.algorithm}`} rescales the graph, which --max-drop cannot search over yet: use --algorithm gptq without --smooth, or drop --max-drop`);
+    if (rec.model !== model && budget) throw new UsageError('E_OPTION_CONFLICT', `${rec.smooth?.used ? '--smooth' : `--algorithm ${opts.algorithm}`} rescales the graph, which --max-drop cannot search over yet: use --algorithm gptq without --smooth, or drop --max-drop`);
     qModel = rec.model;
     qPlan = rec.plan;
     rewriteOpts = rec.rewriteOptions;

@@ -29,9 +29,10 @@ export interface RecoveryOptions {
   /**
    * SmoothQuant α for dynamic INT8 MatMul/Gemm: s_j = max|X_j|^α / max|W_j|^(1−α) per input channel,
    * folded into the producer (LayerNorm γ/β, a decomposed LayerNorm, a MatMul/Gemm's output channels)
-   * or a Mul (default: off).
+   * or a Mul (default: off). 'auto': α 0.5, kept when the round-to-nearest INT8 output MSE on the first
+   * calibration batches is lower with it.
    */
-  smooth?: number;
+  smooth?: number | 'auto' | 'off';
 }
 
 export interface RecoveryProgress {
@@ -52,7 +53,12 @@ export interface RecoveryResult {
   folds: ChannelScalingFold[];
   /** Bias correction decision: 'on'/'off' as asked, or what auto measured (output MSE on calibration data). */
   biasCorrection?: { used: boolean; mseWithout?: number; mseWith?: number };
+  /** SmoothQuant decision: whether it was applied, its α, and for 'auto' the measured output MSEs. */
+  smooth?: { used: boolean; alpha: number; mseWithout?: number; mseWith?: number };
 }
+
+/** The α of `--smooth auto` (SmoothQuant's default). */
+const AUTO_SMOOTH_ALPHA = 0.5;
 
 /**
  * Run the layer-statistics pass and whatever the options ask for on top of round-to-nearest: AWQ
@@ -75,16 +81,34 @@ export async function prepareRecovery(
   const wantSymmetry = plan.defaults.bits === 4 && plan.defaults.symmetric === undefined;
   const wantSplit = opts.outlierThreshold !== undefined && plan.mode === 'dynamic';
   if (opts.outlierThreshold !== undefined && plan.mode !== 'dynamic') throw new UsageError('E_OPTION_CONFLICT', `--outlier-threshold splits dynamic INT8 MatMuls: use it with --mode dynamic (got ${plan.mode})`);
-  if (opts.smooth !== undefined) {
+  if (opts.smooth !== undefined && opts.smooth !== 'off') {
     if (plan.mode !== 'dynamic') throw new UsageError('E_OPTION_CONFLICT', `--smooth scales activations for dynamic INT8 MatMuls: use it with --mode dynamic (got ${plan.mode}; static ranges would have to be calibrated after it)`);
     onProgress({ stage: 'smooth' });
+    const auto = opts.smooth === 'auto';
+    const alpha = auto ? AUTO_SMOOTH_ALPHA : (opts.smooth as number);
     const st = await collectLayerInputStats(model, batches(), { threads: opts.threads, meanOnly: true });
-    const scalings = smoothScalings(model, st, opts.smooth);
+    const scalings = smoothScalings(model, st, alpha);
     const r = scaleInputChannels(model, scalings);
+    let decision = '';
+    let measured: { mseWithout?: number; mseWith?: number } = {};
+    if (auto) {
+      // On when the round-to-nearest rewrite of the smoothed model has the lower output MSE on the
+      // first calibration batches (the folds are exact in float, so the float reference is shared).
+      const ref = await firstOutputs(model, batches());
+      const without = await outputMse(ref, applyPlan(model, plan, table, rewriteOptions).model, batches());
+      const withS = scalings.length > 0 ? await outputMse(ref, applyPlan(r.model, plan, table, rewriteOptions).model, batches()) : without;
+      const used = withS < without;
+      measured = { mseWithout: without, mseWith: withS };
+      decision = `smoothquant auto ${used ? 'on' : 'off'} (α ${alpha}): int8 output MSE on the first ${DECISION_BATCHES} calibration batches ${without.toPrecision(3)} without, ${withS.toPrecision(3)} with`;
+      if (!used) {
+        const rest = await prepareRecovery(model, plan, table, rewriteOptions, batches, { ...opts, smooth: undefined }, onProgress);
+        return { ...rest, notes: [decision, ...rest.notes], smooth: { used: false, alpha, mseWithout: without, mseWith: withS } };
+      }
+    }
     const rest = await prepareRecovery(r.model, plan, table, rewriteOptions, batches, { ...opts, smooth: undefined }, onProgress);
     const count = (into: string) => r.folds.filter((f) => f.into === into).length;
-    const note = `smoothquant α ${opts.smooth}: ${r.folds.length} inputs scaled, folded into ${count('layernorm')} LayerNormalization γ/β, ${count('decomposed-layernorm')} decomposed LayerNorms, ${count('matmul')} MatMul/Gemm output channels, ${count('mul')} Mul nodes`;
-    return { ...rest, notes: [note, ...rest.notes], folds: [...r.folds, ...rest.folds] };
+    const note = `smoothquant α ${alpha}: ${r.folds.length} inputs scaled, folded into ${count('layernorm')} LayerNormalization γ/β, ${count('decomposed-layernorm')} decomposed LayerNorms, ${count('matmul')} MatMul/Gemm output channels, ${count('mul')} Mul nodes`;
+    return { ...rest, notes: [...(decision ? [decision] : []), note, ...rest.notes], folds: [...r.folds, ...rest.folds], smooth: { used: true, alpha, ...measured } };
   }
   if (alg === 'rtn' && !wantBias && !wantSymmetry && !wantSplit) return { model, rewriteOptions, plan, notes: [], folds: [] };
   if (alg.startsWith('awq') && plan.mode === 'static') {

@@ -117,5 +117,14 @@ describe('--smooth (SmoothQuant)', () => {
     const ePlain = err(ref, await run(applyPlan(plain.model, plain.plan, undefined, plain.rewriteOptions).model));
     const eSmooth = err(ref, await run(applyPlan(smooth.model, smooth.plan, undefined, smooth.rewriteOptions).model));
     expect(eSmooth).toBeLessThan(0.5 * ePlain);
+    // auto measures the same and keeps it; off is the plain path.
+    const auto = await prepareRecovery(model, plan, undefined, {}, () => feeds, { algorithm: 'rtn', smooth: 'auto' });
+    expect(auto.smooth).toMatchObject({ used: true, alpha: 0.5 });
+    expect(auto.smooth!.mseWith!).toBeLessThan(auto.smooth!.mseWithout!);
+    expect(auto.notes[0]).toMatch(/smoothquant auto on \(α 0.5\)/);
+    expect(auto.folds.map((f) => f.into)).toEqual(['layernorm']);
+    const off = await prepareRecovery(model, plan, undefined, {}, () => feeds, { algorithm: 'rtn', smooth: 'off' });
+    expect(off.model).toBe(model);
+    expect(off.folds).toEqual([]);
   });
 });

@@ -30,7 +30,7 @@ export const QUANTIZE_FLAGS: readonly FlagSpec[] = [
   { flag: '--dampening <x>', field: 'dampening' },
   { flag: '--bias-correction <m>', field: 'biasCorrection' },
   { flag: '--outlier-threshold <t>', field: 'outlierThreshold' },
-  { flag: '--smooth <alpha>', field: 'smooth' },
+  { flag: '--smooth <x|auto|off>', field: 'smooth', kind: 'string' },
   { flag: '--exclude-op <types>', field: 'excludeOps' },
   { flag: '--exclude-node <names>', field: 'excludeNodes' },
   { flag: '--include-node <names>', field: 'includeNodes' },
@@ -82,6 +82,8 @@ export function register(program: Command): void {
       const flag = flagParser(api.UsageError);
       if (flags.symmetric && flags.asymmetric) throw new api.UsageError('E_OPTION_CONFLICT', '--symmetric and --asymmetric are alternatives: give one');
       const options: QuantizeOptions = { ...readFlags(flags, QuantizeOptionsSchema, QUANTIZE_FLAGS, flag), ...(flags.asymmetric ? { symmetric: false } : {}) };
+      // --smooth takes a number (α) or a word; the flag table reads it as text.
+      if (typeof options.smooth === 'string' && options.smooth !== 'auto' && options.smooth !== 'off') options.smooth = flag.number('--smooth', options.smooth, { min: 0 });
       const bar = startProgress(flags.quiet);
       const result = await api
         .quantize(modelPath, options, {
