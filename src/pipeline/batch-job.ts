@@ -1,7 +1,7 @@
 /** One batch job, run inside its child process: quantize the model, then the optional gate. */
 import type { BatchJobOutcome, BatchJobProgress, ResolvedJob } from './batch.js';
 import { evaluate } from './eval.js';
-import { quantize } from './quantize.js';
+import { quantize, quantizeGateError } from './quantize.js';
 
 /** Run one job; `onProgress` gets the job's own stages (at most 10 events a second, plus every stage change). */
 export async function runBatchJob(job: ResolvedJob, onProgress: (p: BatchJobProgress) => void = () => {}): Promise<BatchJobOutcome> {
@@ -17,6 +17,9 @@ export async function runBatchJob(job: ResolvedJob, onProgress: (p: BatchJobProg
   // The runner decided this job must run: overwrite a stale output (it is replaced atomically).
   const { summary } = await quantize(job.model, { ...job.recipe, output: job.output, force: true }, { onProgress: (e) => report({ stage: e.stage, done: e.done, total: e.total }) });
   const outputBytes = summary.output.sizeBytes;
+  // The same gate as `qtool quantize` (exit 4): the job fails, its output stays written for inspection.
+  const q = quantizeGateError(summary, { allowUnchanged: (job.recipe as { allowUnchanged?: boolean }).allowUnchanged });
+  if (q) return { outputBytes, sizeRatio: summary.sizeRatio, quantizeGate: { code: q.code, message: q.message } };
   let gate: BatchJobOutcome['gate'];
   if (job.gate) {
     const g = job.gate;

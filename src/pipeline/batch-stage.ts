@@ -109,7 +109,7 @@ export async function runJobStaged(
     const outcome = await child.result;
     const files = stagedFiles(stage);
     if (files.length === 0) throw new InternalError(`${job.id}: the job answered but left no output in ${stage.dir}`);
-    const passed = !outcome.gate || outcome.gate.passed;
+    const passed = !outcome.quantizeGate && (!outcome.gate || outcome.gate.passed);
     let cache: StagedRun['cache'];
     let cacheProblem: string | undefined;
     if (key && passed) {

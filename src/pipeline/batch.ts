@@ -82,6 +82,8 @@ export interface BatchJobOutcome {
   outputBytes: number;
   sizeRatio?: number;
   gate?: BatchJobResult['gate'];
+  /** The quantize gate (as `qtool quantize` exits 4): a result that quantized nothing (E_UNCHANGED, unless the recipe sets allowUnchanged) or a --max-drop not met. */
+  quantizeGate?: { code: string; message: string };
 }
 
 export function sidecarPath(output: string): string {
@@ -207,12 +209,16 @@ export async function runBatch(jobsFile: string, options: BatchRunOptions = {}):
             onEvent: (ev) => onProgress?.({ id: job.id, phase: 'job', done, total: jobs.length, job: ev as BatchJobProgress }),
           });
           const outcome = run.outcome;
-          const gateFailed = outcome.gate && !outcome.gate.passed;
+          const gateFailed = !!outcome.quantizeGate || (outcome.gate && !outcome.gate.passed);
           result = {
             ...base,
             status: gateFailed ? 'failed' : 'ok',
             note: run.cache === 'hit' ? `${stale}; copied from the cache` : run.cacheProblem ? `${stale}; not cached: ${run.cacheProblem}` : stale,
-            error: gateFailed ? { code: evalGateCode(outcome.gate!), exitCode: EXIT_CODES.gate, message: outcome.gate!.reason ?? 'gate failed' } : undefined,
+            error: outcome.quantizeGate
+              ? { code: outcome.quantizeGate.code, exitCode: EXIT_CODES.gate, message: outcome.quantizeGate.message }
+              : gateFailed
+                ? { code: evalGateCode(outcome.gate!), exitCode: EXIT_CODES.gate, message: outcome.gate!.reason ?? 'gate failed' }
+                : undefined,
             durationMs: Date.now() - t0,
             outputBytes: outcome.outputBytes,
             sizeRatio: outcome.sizeRatio,
